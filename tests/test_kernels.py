@@ -1,0 +1,236 @@
+"""Kernels against a naive NumPy oracle and against float64 central differences."""
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from refasync.nn import kernels as K
+
+# --------------------------------------------------------------- naive oracle
+# Deliberately naive: one output element at a time, straight from the equation.
+
+
+def naive_conv2d(x, w, b, stride):
+    N, H, W, C = x.shape
+    KH, KW, _, O = w.shape
+    OH, OW = (H - KH) // stride + 1, (W - KW) // stride + 1
+    y = np.zeros((N, OH, OW, O))
+    for n in range(N):
+        for oy in range(OH):
+            for ox in range(OW):
+                patch = x[n, oy * stride:oy * stride + KH, ox * stride:ox * stride + KW, :]
+                for o in range(O):
+                    y[n, oy, ox, o] = b[o] + np.sum(patch * w[:, :, :, o])
+    return y
+
+
+def naive_dense(x, w, b):
+    N, Kin = x.shape
+    y = np.zeros((N, w.shape[1]))
+    for n in range(N):
+        for o in range(w.shape[1]):
+            y[n, o] = b[o] + sum(x[n, k] * w[k, o] for k in range(Kin))
+    return y
+
+
+def central_diff(f, arr, h=1e-6):
+    """d f / d arr by central differences, one element at a time (float64)."""
+    g = np.zeros_like(arr)
+    flat, gflat = arr.reshape(-1), g.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + h
+        fp = f()
+        flat[i] = old - h
+        fm = f()
+        flat[i] = old
+        gflat[i] = (fp - fm) / (2 * h)
+    return g
+
+
+def floats(rng, shape):
+    return rng.standard_normal(shape)
+
+
+conv_cases = st.fixed_dictionaries({
+    "N": st.integers(1, 2), "C": st.integers(1, 3), "O": st.integers(1, 4),
+    "k": st.integers(1, 4), "stride": st.integers(1, 3),
+    "extra_h": st.integers(0, 4), "extra_w": st.integers(0, 4),
+    "seed": st.integers(0, 2**32 - 1),
+})
+
+
+def conv_arrays(case, dtype=np.float64):
+    rng = np.random.default_rng(case["seed"])
+    H = case["k"] + case["extra_h"]
+    W = case["k"] + case["extra_w"]
+    x = floats(rng, (case["N"], H, W, case["C"])).astype(dtype)
+    w = floats(rng, (case["k"], case["k"], case["C"], case["O"])).astype(dtype)
+    b = floats(rng, (case["O"],)).astype(dtype)
+    OH = (H - case["k"]) // case["stride"] + 1
+    OW = (W - case["k"]) // case["stride"] + 1
+    dy = floats(rng, (case["N"], OH, OW, case["O"])).astype(dtype)
+    return x, w, b, dy
+
+
+def run_conv(x, w, b, stride):
+    KH, KW, _, O = w.shape
+    OH = (x.shape[1] - KH) // stride + 1
+    OW = (x.shape[2] - KW) // stride + 1
+    y = np.full((x.shape[0], OH, OW, O), np.nan, dtype=x.dtype)   # forward must overwrite
+    K.conv2d_forward(y, x, w, b, stride)
+    return y
+
+
+@settings(max_examples=60, deadline=None)
+@given(conv_cases)
+def test_conv2d_forward_matches_naive_oracle(case):
+    x, w, b, _ = conv_arrays(case)
+    np.testing.assert_allclose(run_conv(x, w, b, case["stride"]),
+                               naive_conv2d(x, w, b, case["stride"]), rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(conv_cases)
+def test_conv2d_backward_matches_finite_differences(case):
+    x, w, b, dy = conv_arrays(case)
+    s = case["stride"]
+
+    def loss():  # L = sum(dy * y), so dL/dy = dy
+        return float(np.sum(dy * run_conv(x, w, b, s)))
+
+    dx, dw, db = np.zeros_like(x), np.zeros_like(w), np.zeros_like(b)
+    K.conv2d_backward(dx, dw, db, dy, x, w, s, True)
+    np.testing.assert_allclose(dw, central_diff(loss, w), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(db, central_diff(loss, b), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(dx, central_diff(loss, x), rtol=1e-6, atol=1e-7)
+
+
+@settings(max_examples=20, deadline=None)
+@given(conv_cases)
+def test_conv2d_backward_accumulates_and_skips_dx(case):
+    x, w, b, dy = conv_arrays(case)
+    rng = np.random.default_rng(0)
+    dx0, dw0, db0 = floats(rng, x.shape), floats(rng, w.shape), floats(rng, b.shape)
+    dx, dw, db = np.zeros_like(x), np.zeros_like(w), np.zeros_like(b)
+    K.conv2d_backward(dx, dw, db, dy, x, w, case["stride"], True)
+    dx2, dw2, db2 = dx0.copy(), dw0.copy(), db0.copy()
+    K.conv2d_backward(dx2, dw2, db2, dy, x, w, case["stride"], True)
+    np.testing.assert_allclose(dw2, dw0 + dw, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(db2, db0 + db, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dx2, dx0 + dx, rtol=1e-12, atol=1e-12)
+    untouched = dx0.copy()
+    dw3, db3 = dw0.copy(), db0.copy()
+    K.conv2d_backward(untouched, dw3, db3, dy, x, w, case["stride"], False)
+    np.testing.assert_array_equal(untouched, dx0)
+    np.testing.assert_allclose(dw3, dw2, rtol=1e-12, atol=1e-12)
+
+
+dense_cases = st.fixed_dictionaries({
+    "N": st.integers(1, 5), "K": st.integers(1, 12), "O": st.integers(1, 9),
+    "seed": st.integers(0, 2**32 - 1),
+})
+
+
+def dense_arrays(case, dtype=np.float64):
+    rng = np.random.default_rng(case["seed"])
+    x = floats(rng, (case["N"], case["K"])).astype(dtype)
+    w = floats(rng, (case["K"], case["O"])).astype(dtype)
+    b = floats(rng, (case["O"],)).astype(dtype)
+    dy = floats(rng, (case["N"], case["O"])).astype(dtype)
+    return x, w, b, dy
+
+
+def run_dense(x, w, b):
+    y = np.full((x.shape[0], w.shape[1]), np.nan, dtype=x.dtype)
+    K.dense_forward(y, x, w, b)
+    return y
+
+
+@settings(max_examples=60, deadline=None)
+@given(dense_cases)
+def test_dense_forward_matches_naive_oracle(case):
+    x, w, b, _ = dense_arrays(case)
+    np.testing.assert_allclose(run_dense(x, w, b), naive_dense(x, w, b), rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(dense_cases)
+def test_dense_backward_matches_finite_differences(case):
+    x, w, b, dy = dense_arrays(case)
+
+    def loss():
+        return float(np.sum(dy * run_dense(x, w, b)))
+
+    dx, dw, db = np.zeros_like(x), np.zeros_like(w), np.zeros_like(b)
+    K.dense_backward(dx, dw, db, dy, x, w, True)
+    np.testing.assert_allclose(dw, central_diff(loss, w), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(db, central_diff(loss, b), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(dx, central_diff(loss, x), rtol=1e-6, atol=1e-7)
+    # accumulation: a second call adds the same amount again
+    K.dense_backward(dx, dw, db, dy, x, w, True)
+    np.testing.assert_allclose(dw, 2 * central_diff(loss, w), rtol=1e-6, atol=1e-7)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 50), st.integers(0, 2**32 - 1))
+def test_relu_forward_backward(n, seed):
+    rng = np.random.default_rng(seed)
+    x = floats(rng, (n,))
+    assume(np.all(np.abs(x) > 1e-3))  # stay off the kink for finite differences
+    dy = floats(rng, (n,))
+    y = np.empty_like(x)
+    K.relu_forward(y, x)
+    np.testing.assert_array_equal(y, np.maximum(x, 0))
+
+    def loss():
+        out = np.empty_like(x)
+        K.relu_forward(out, x)
+        return float(np.sum(dy * out))
+
+    dx = np.zeros_like(x)
+    K.relu_backward(dx, dy, y)
+    np.testing.assert_allclose(dx, central_diff(loss, x), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("dtype,rtol", [(np.float32, 2e-4), (np.float64, 1e-12)])
+def test_atari_shapes_against_oracle(dtype, rtol):
+    """The paper's layer shapes (batch 2), both dtypes, forward and backward."""
+    rng = np.random.default_rng(7)
+    x = rng.random((2, 20, 20, 16)).astype(dtype)
+    w = (rng.standard_normal((4, 4, 16, 32)) * 0.1).astype(dtype)
+    b = rng.standard_normal(32).astype(dtype)
+    y = run_conv(x, w, b, 2)
+    assert y.dtype == dtype
+    y64 = naive_conv2d(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), 2)
+    np.testing.assert_allclose(y, y64, rtol=rtol, atol=rtol)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx, dw, db = np.zeros_like(x), np.zeros_like(w), np.zeros_like(b)
+    K.conv2d_backward(dx, dw, db, dy, x, w, 2, True)
+    # oracle for the backward: the gradient of sum(dy * y) is linear, so compare with
+    # the float64 adjoint computed by explicit loops over the forward's index map
+    dw64 = np.zeros(w.shape)
+    dx64 = np.zeros(x.shape)
+    for oy in range(y.shape[1]):
+        for ox in range(y.shape[2]):
+            patch = x[:, 2 * oy:2 * oy + 4, 2 * ox:2 * ox + 4, :].astype(np.float64)
+            g = dy[:, oy, ox, :].astype(np.float64)
+            dw64 += np.einsum("nhwc,no->hwco", patch, g)
+            dx64[:, 2 * oy:2 * oy + 4, 2 * ox:2 * ox + 4, :] += np.einsum("hwco,no->nhwc", w.astype(np.float64), g)
+    np.testing.assert_allclose(dw, dw64, rtol=rtol, atol=rtol * np.abs(dw64).max())
+    np.testing.assert_allclose(dx, dx64, rtol=rtol, atol=rtol * np.abs(dx64).max())
+    np.testing.assert_allclose(db, dy.astype(np.float64).sum(axis=(0, 1, 2)), rtol=rtol, atol=rtol * 10)
+
+
+@pytest.mark.parametrize("name,args", [
+    ("dense_forward", lambda r: (np.zeros((2, 3)), r.standard_normal((2, 4)), r.standard_normal((4, 3)), r.standard_normal(3))),
+    ("conv2d_forward", lambda r: (np.zeros((1, 2, 2, 3)), r.standard_normal((1, 5, 5, 2)), r.standard_normal((3, 3, 2, 3)), r.standard_normal(3), 2)),
+])
+def test_jitted_kernels_match_their_py_func(name, args):
+    fn = getattr(K, name)
+    rng = np.random.default_rng(0)
+    a = args(rng)
+    b = tuple(np.copy(v) if isinstance(v, np.ndarray) else v for v in a)
+    fn(*a)
+    fn.py_func(*b)
+    np.testing.assert_allclose(a[0], b[0], rtol=1e-12, atol=1e-12)

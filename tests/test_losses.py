@@ -1,0 +1,110 @@
+"""Loss gradients w.r.t. network outputs: finite differences, signs, golden values."""
+import math
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import refasync as ra
+
+
+def fd(f, x, h=1e-6):
+    g = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        old = x[i]
+        x[i] = old + h
+        fp = f()
+        x[i] = old - h
+        fm = f()
+        x[i] = old
+        g[i] = (fp - fm) / (2 * h)
+    return g
+
+
+batch = st.integers(1, 6)
+actions = st.integers(1, 6)
+seeds = st.integers(0, 2**32 - 1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(batch, actions, seeds)
+def test_q_loss_grad_matches_finite_differences(B, A, seed):
+    rng = np.random.default_rng(seed)
+    q = rng.standard_normal((B, A)) * 3
+    a = rng.integers(0, A, B)
+    y = rng.standard_normal(B) * 3
+    L, d_q = ra.q_loss_grad(q, a, y)
+    np.testing.assert_allclose(L, sum((y[i] - q[i, a[i]]) ** 2 for i in range(B)))
+    np.testing.assert_allclose(d_q, fd(lambda: ra.q_loss_grad(q, a, y)[0], q), rtol=1e-6, atol=1e-7)
+
+
+def test_q_loss_golden_values():
+    # td = y - Q(s,a) = [3-2, 1-3] = [1, -2];  L = 1 + 4;  dL/dQ(s,a) = -2 td
+    L, d_q = ra.q_loss_grad(np.array([[1.0, 2.0], [3.0, 4.0]]), [1, 0], [3.0, 1.0])
+    assert L == 5.0
+    np.testing.assert_array_equal(d_q, [[0.0, -2.0], [4.0, 0.0]])
+
+
+def a3c_objective(logits, v, a, advantage, R, beta, value_scale):
+    """Naive objective with the advantage held constant in the policy term."""
+    total = 0.0
+    for i in range(len(a)):
+        z = logits[i] - logits[i].max()
+        pi = np.exp(z) / np.exp(z).sum()
+        H = -sum(p * math.log(p) for p in pi)
+        total += -math.log(pi[a[i]]) * advantage[i] - beta * H + value_scale * (R[i] - v[i]) ** 2
+    return total
+
+
+@settings(max_examples=60, deadline=None)
+@given(batch, actions, seeds, st.floats(0, 1), st.sampled_from([1.0, 0.5, 0.25]))
+def test_a3c_grad_matches_finite_differences(B, A, seed, beta, value_scale):
+    rng = np.random.default_rng(seed)
+    logits = rng.standard_normal((B, A)) * 2
+    v = rng.standard_normal(B)
+    a = rng.integers(0, A, B)
+    R = rng.standard_normal(B) * 2
+    advantage = R - v                       # constant: no gradient through it
+    terms, d_logits, d_v = ra.a3c_loss_grad(logits, v, a, R, beta, value_scale)
+    f = lambda: a3c_objective(logits, v, a, advantage, R, beta, value_scale)  # noqa: E731
+    np.testing.assert_allclose(terms["loss"], f(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(d_logits, fd(f, logits), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(d_v, fd(f, v), rtol=1e-6, atol=1e-7)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 6), seeds)
+def test_entropy_bonus_pushes_policy_towards_uniform(A, seed):
+    rng = np.random.default_rng(seed)
+    logits = rng.standard_normal((1, A)) * 2
+    R = v = np.zeros(1)                    # zero advantage and value error: entropy term only
+    terms, d_logits, _ = ra.a3c_loss_grad(logits, v, [0], R, beta=0.01)
+    stepped = logits - 0.1 * d_logits      # one descent step on the loss
+    H_after = ra.a3c_loss_grad(stepped, v, [0], R, beta=0.01)[0]["entropy"]
+    assert H_after >= terms["entropy"] - 1e-12
+    if np.ptp(logits) > 1e-3:
+        assert H_after > terms["entropy"]
+
+
+def test_a3c_golden_values():
+    # uniform policy over 2 actions, V = .5, R = 1.5 -> A = 1
+    terms, d_logits, d_v = ra.a3c_loss_grad(np.zeros((1, 2)), np.array([0.5]), [0], [1.5],
+                                            beta=0.1, value_scale=0.5)
+    np.testing.assert_allclose(d_logits, [[-0.5, 0.5]])        # -A (onehot - pi); entropy grad 0 at uniform
+    np.testing.assert_allclose(d_v, [-1.0])                    # -2 * .5 * A
+    np.testing.assert_allclose(terms["policy_loss"], math.log(2))
+    np.testing.assert_allclose(terms["entropy"], math.log(2))
+    np.testing.assert_allclose(terms["value_loss"], 0.5)
+    np.testing.assert_allclose(terms["loss"], math.log(2) - 0.1 * math.log(2) + 0.5)
+    # pi = (.75, .25), zero advantage, beta = 1: dL/dz = pi (log pi + H)
+    #   = (.75 (-.2876821 + .5623351), .25 (-1.3862944 + .5623351)) = (.2059898, -.2059898)
+    H = -(0.75 * math.log(0.75) + 0.25 * math.log(0.25))       # 0.5623351...
+    _, d_logits, _ = ra.a3c_loss_grad(np.array([[math.log(3.0), 0.0]]), np.zeros(1), [0], [0.0], beta=1.0)
+    np.testing.assert_allclose(d_logits, [[0.75 * (math.log(0.75) + H), 0.25 * (math.log(0.25) + H)]])
+    np.testing.assert_allclose(d_logits, [[0.2059898, -0.2059898]], rtol=1e-6)
+
+
+def test_a3c_grad_keeps_float32():
+    terms, d_logits, d_v = ra.a3c_loss_grad(np.zeros((2, 3), np.float32), np.zeros(2, np.float32),
+                                            [0, 1], [1.0, 2.0], beta=0.01)
+    assert d_logits.dtype == np.float32 and d_v.dtype == np.float32

@@ -1,0 +1,101 @@
+"""Optimizers against their formulas, jitted against py_func, clipping."""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import refasync as ra
+from refasync import optim
+
+arrays = st.integers(1, 200).flatmap(lambda n: st.tuples(st.just(n), st.integers(0, 2**32 - 1)))
+
+
+@settings(max_examples=50, deadline=None)
+@given(arrays, st.floats(1e-5, 1e-1), st.floats(0.5, 0.999), st.floats(1e-8, 1.0), st.integers(1, 4))
+def test_rmsprop_matches_formula_over_several_steps(case, lr, alpha, eps, steps):
+    n, seed = case
+    rng = np.random.default_rng(seed)
+    theta = rng.standard_normal(n)
+    g = rng.random(n)
+    theta_ref, g_ref = theta.copy(), g.copy()
+    for _ in range(steps):
+        d = rng.standard_normal(n)
+        ra.rmsprop_step(theta, g, d, lr, alpha, eps)
+        g_ref = alpha * g_ref + (1 - alpha) * d ** 2
+        theta_ref = theta_ref - lr * d / np.sqrt(g_ref + eps)
+    np.testing.assert_allclose(g, g_ref, rtol=1e-12)
+    np.testing.assert_allclose(theta, theta_ref, rtol=1e-12, atol=1e-12)
+
+
+def test_rmsprop_golden_value_eps_inside_root():
+    theta, g = np.array([1.0]), np.array([0.0])
+    ra.rmsprop_step(theta, g, np.array([1.0]), 0.1, 0.99, 0.1)
+    # g = .01;  theta = 1 - .1 / sqrt(.01 + .1) = 1 - .30151134...
+    np.testing.assert_allclose(g, [0.01])
+    np.testing.assert_allclose(theta, [1 - 0.1 / math.sqrt(0.11)])
+    np.testing.assert_allclose(theta, [0.69848866], rtol=1e-8)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_jitted_optimizers_match_py_func(dtype):
+    rng = np.random.default_rng(1)
+    theta, stat, d = (rng.standard_normal(64).astype(dtype) for _ in range(3))
+    stat = np.abs(stat)
+    for fn, extra in ((ra.rmsprop_step, (7e-4, 0.99, 0.1, 0.5)), (ra.momentum_sgd_step, (1e-2, 0.9, 0.5))):
+        t1, s1, t2, s2 = theta.copy(), stat.copy(), theta.copy(), stat.copy()
+        fn(t1, s1, d, *extra)
+        fn.py_func(t2, s2, d, *extra)
+        tol = 1e-6 if dtype == np.float32 else 1e-13
+        np.testing.assert_allclose(t1, t2, rtol=tol, atol=tol)
+        np.testing.assert_allclose(s1, s2, rtol=tol, atol=tol)
+        assert t1.dtype == dtype and s1.dtype == dtype
+    assert ra.grad_norm(d) == pytest.approx(ra.grad_norm.py_func(d), rel=1e-6)
+
+
+@settings(max_examples=50, deadline=None)
+@given(arrays, st.floats(0.0, 0.99), st.floats(1e-4, 1.0))
+def test_momentum_sgd_matches_formula(case, alpha, lr):
+    n, seed = case
+    rng = np.random.default_rng(seed)
+    theta, m, d = rng.standard_normal(n), rng.standard_normal(n), rng.standard_normal(n)
+    m_ref = alpha * m + (1 - alpha) * d
+    theta_ref = theta - lr * m_ref
+    ra.momentum_sgd_step(theta, m, d, lr, alpha)
+    np.testing.assert_allclose(m, m_ref, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(theta, theta_ref, rtol=1e-12, atol=1e-14)
+
+
+@settings(max_examples=50, deadline=None)
+@given(arrays, st.floats(0.1, 100.0))
+def test_norm_clipping(case, max_norm):
+    n, seed = case
+    rng = np.random.default_rng(seed)
+    d = rng.standard_normal(n) * rng.uniform(0.01, 50)
+    norm = ra.grad_norm(d)
+    np.testing.assert_allclose(norm, np.linalg.norm(d), rtol=1e-12)
+    c = ra.clip_coefficient(norm, max_norm)
+    assert c <= 1.0
+    np.testing.assert_allclose(np.linalg.norm(c * d), min(norm, max_norm), rtol=1e-12)
+    # the optimizer's `scale` applies the clipped gradient without a separate pass
+    theta1, g1, theta2, g2 = d.copy(), np.ones(n), d.copy(), np.ones(n)
+    ra.rmsprop_step(theta1, g1, d, 0.01, 0.99, 0.1, c)
+    ra.rmsprop_step(theta2, g2, c * d, 0.01, 0.99, 0.1)
+    np.testing.assert_allclose(theta1, theta2, rtol=1e-12)
+
+
+def test_clip_coefficient_edge_cases():
+    assert ra.clip_coefficient(100.0, 40.0) == pytest.approx(0.4)
+    assert ra.clip_coefficient(10.0, 40.0) == 1.0
+    assert ra.clip_coefficient(100.0, 0.0) == 1.0       # disabled
+    assert ra.clip_coefficient(100.0, None) == 1.0
+    assert ra.clip_coefficient(float("nan"), 40.0) == 1.0
+
+
+def test_linear_lr():
+    assert ra.linear_lr(7e-4, 0, 100) == 7e-4
+    assert ra.linear_lr(7e-4, 50, 100) == pytest.approx(3.5e-4)
+    assert ra.linear_lr(7e-4, 100, 100) == 0.0
+    assert ra.linear_lr(7e-4, 150, 100) == 0.0
+    assert optim.linear_lr(1.0, 25, 100) == 0.75
