@@ -214,6 +214,16 @@ class Network:
             x = y
         return x, cache
 
+    @staticmethod
+    def stack_caches(caches):
+        """One batch cache from the caches of several forward passes (same theta).
+
+        ``backward`` on the stacked cache gives the sum of the per-pass
+        gradients: how a segment's gradients are accumulated from the acting
+        passes' activations without a second forward pass.
+        """
+        return [np.concatenate(layer, axis=0) for layer in zip(*caches)]
+
     def split(self, out):
         """actor_critic outputs (N, A+1) -> (logits (N, A), V (N,))."""
         if self.head != "actor_critic":

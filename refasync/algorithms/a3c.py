@@ -1,0 +1,84 @@
+"""Asynchronous advantage actor-critic (A3C), for each actor-learner thread
+(Mnih et al. 2016, Algorithm 3; feed-forward, no LSTM).  Line numbers are the
+seed notes'; the code carries ``# [Alg3 Ln]`` tags.
+
+    L1   // Assume global shared parameter vectors theta and theta_v and global shared counter T = 0
+    L2   // Assume thread-specific parameter vectors theta' and theta'_v
+    L3   Initialize thread step counter t <- 1
+    L4   repeat
+    L5       Reset gradients: d_theta <- 0 and d_theta_v <- 0.
+    L6       Synchronize thread-specific parameters theta' = theta and theta'_v = theta_v
+    L7       t_start = t                            (ERRATUM 3: the seed writes t_target)
+    L8       Get state s_t
+    L9       repeat
+    L10          Perform a_t according to policy pi(a_t | s_t; theta')
+    L11          Receive reward r_t and new state s_{t+1}
+    L12          t <- t + 1
+    L13          T <- T + 1
+    L14      until terminal s_t or t - t_start == t_max
+    L15      R = 0 for terminal s_t;  V(s_t; theta'_v) for non-terminal s_t   // Bootstrap from last state
+    L16      for i in {t-1, ..., t_start} do
+    L17          R <- r_i + gamma R
+    L18          Accumulate gradients wrt theta': d_theta <- d_theta + grad_theta' log pi(a_i|s_i; theta') (R - V(s_i; theta'_v))
+    L19          Accumulate gradients wrt theta'_v: d_theta_v <- d_theta_v + d(R - V(s_i; theta'_v))^2 / d theta'_v
+    L20      end for
+    L21      Perform asynchronous update of theta using d_theta and of theta_v using d_theta_v.
+    L22  until T > T_max
+
+theta and theta_v share every layer but the last (paper Sec. 8), so they are
+ONE flat vector here, and d_theta, d_theta_v one gradient vector: L18 and L19
+accumulate into the same array, and L21 is one optimizer step.  The policy
+term enters as the gradient of -log pi * (R - V), a quantity to minimise
+(DEVIATION 1), plus the entropy bonus (ADDITION 1) and the value scale
+(ADDITION 3).  The worker is a generator that yields after each update (L21).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..losses import a3c_loss_grad
+from ..targets import n_step_returns
+from .common import AsynchronousUpdate, sample_action
+
+
+def worker(ctx):
+    cfg, net, env, rng = ctx.cfg, ctx.net, ctx.env, ctx.rng
+    theta, T = ctx.shared.theta, ctx.shared.T
+    T_max, gamma, t_max = cfg.steps, cfg.gamma, cfg.t_max
+    update = AsynchronousUpdate(ctx)
+
+    def policy_and_value(theta_prime, s):
+        out, cache = net.forward(theta_prime, s[None])
+        logits, v = net.split(out)
+        return logits[0], v[0], cache
+
+    t = 1                                                                         # [Alg3 L3]
+    theta_prime = np.empty_like(theta)                                            # [Alg3 L2]
+    d_theta = np.zeros_like(theta)
+    s = env.reset()
+    while T.value <= T_max:                                                       # [Alg3 L4, L22]
+        d_theta[:] = 0                                                            # [Alg3 L5]
+        theta_prime[:] = theta                                                    # [Alg3 L6]
+        t_start = t                                                               # [Alg3 L7]
+        # [Alg3 L8] s_t is s: the state the last segment ended in, or a new episode's first
+        logits, v, a, r, caches = [], [], [], [], []
+        while True:                                                               # [Alg3 L9]
+            logits_t, v_t, cache_t = policy_and_value(theta_prime, s)
+            a_t = sample_action(logits_t, rng)                                    # [Alg3 L10]
+            s, r_t, terminal, truncated = env.step(a_t)                           # [Alg3 L11]
+            logits.append(logits_t), v.append(v_t), a.append(a_t), r.append(r_t), caches.append(cache_t)
+            t += 1                                                                # [Alg3 L12]
+            T_now = T.increment()                                                 # [Alg3 L13]
+            if terminal or truncated or t - t_start == t_max:                     # [Alg3 L14]
+                break
+        # ADDITION 9: on a time-limit truncation s_t is not terminal: bootstrap from it.
+        R = 0.0 if terminal else float(policy_and_value(theta_prime, s)[1])       # [Alg3 L15]
+        R_i = n_step_returns(r, R, gamma)                                         # [Alg3 L16-17, L20]
+        terms, d_logits, d_v = a3c_loss_grad(np.stack(logits), np.array(v), a, R_i,
+                                             cfg.beta, cfg.value_scale)           # DEVIATION 1, ADDITION 1, 3
+        d_out = np.concatenate([d_logits, d_v[:, None]], axis=1)
+        net.backward(theta_prime, net.stack_caches(caches), d_out, d_theta)       # [Alg3 L18-19] DEVIATION 4
+        grad_norm = update(d_theta, T_now)                                        # [Alg3 L21]
+        yield {"loss": terms["loss"], "grad_norm": grad_norm, "entropy": terms["entropy"] / len(a)}
+        if terminal or truncated:
+            s = env.reset()                                                       # ADDITION 11

@@ -1,0 +1,113 @@
+"""What the four worker loops share: the worker's context, exploration, action
+sampling and the "asynchronous update of theta using d_theta".
+
+Nothing here knows about processes: the same worker generator runs in a
+worker process (runner.run_processes) or interleaved with others in one
+process (runner.run_deterministic).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..optim import clip_coefficient, grad_norm, linear_lr, momentum_sgd_step, rmsprop_step
+
+
+class NonFiniteError(FloatingPointError):
+    """A gradient or parameter became NaN or Inf."""
+
+
+@dataclass
+class Shared:
+    """Global state of the pseudocode, shared by all actor-learners.
+
+    theta:        the parameters (theta and theta_v of Alg. 3 share one vector)
+    theta_minus:  target parameters of the Q methods (None for A3C)
+    opt_stat:     the optimizer statistic shared by all workers (RMSProp g or
+                  momentum m); unused by RMSProp with per-thread statistics
+    T:            the global step counter; ``T.increment()`` is atomic and
+                  returns the new value, ``T.value`` reads it
+    """
+    theta: np.ndarray
+    theta_minus: np.ndarray | None
+    opt_stat: np.ndarray
+    T: object
+
+
+@dataclass
+class WorkerContext:
+    """Everything one actor-learner thread owns or sees."""
+    worker_id: int
+    cfg: object            # config.Config
+    net: object            # nn.Network
+    env: object            # envs.EpisodeEnv
+    rng: np.random.Generator
+    shared: Shared
+
+
+# ---------------------------------------------------------------- exploration
+def sample_final_epsilon(rng, finals, probs):
+    """Per-thread final epsilon (ADDITION 8): finals[k] with probability probs[k]."""
+    return float(finals[rng.choice(len(finals), p=probs)])
+
+
+def epsilon_at(T, eps_final, anneal_steps):
+    """Linear from 1 at T = 0 to eps_final at T = anneal_steps, constant after."""
+    frac = min(1.0, T / anneal_steps)
+    return 1.0 + frac * (eps_final - 1.0)
+
+
+def epsilon_greedy(q, eps, rng):
+    """argmax_a q[a] with probability 1 - eps, else a uniform action."""
+    if rng.random() < eps:
+        return int(rng.integers(q.shape[0]))
+    return int(np.argmax(q))
+
+
+def sample_action(logits, rng):
+    """a ~ softmax(logits), by inverting the cumulative distribution."""
+    p = np.exp(logits - logits.max())
+    c = np.cumsum(p)
+    return int(min(np.searchsorted(c, rng.random() * c[-1], side="right"), len(c) - 1))
+
+
+# ---------------------------------------------------------------- the update
+class AsynchronousUpdate:
+    """"Perform asynchronous update of theta using d_theta" (Alg. 1 L17,
+    Alg. 2 L24, Alg. 3 L21): no lock (Hogwild).
+
+    Adds, each named in docs/implementation-details.md: gradient-norm clipping
+    (ADDITION 2), the optimizer (ADDITION 4), linear learning-rate annealing
+    (ADDITION 5), and a NaN/Inf check on the gradient (ADDITION 10).
+    """
+
+    def __init__(self, ctx):
+        self.cfg = ctx.cfg
+        self.worker_id = ctx.worker_id
+        self.theta = ctx.shared.theta
+        if self.cfg.optimizer == "rmsprop":          # per-thread statistics
+            self.stat = np.zeros_like(self.theta)
+        else:                                          # shared g (or shared m)
+            self.stat = ctx.shared.opt_stat
+
+    def __call__(self, d_theta, T):
+        """Apply d_theta at global step T; returns the gradient norm before clipping."""
+        cfg = self.cfg
+        norm = grad_norm(d_theta)
+        if not math.isfinite(norm):
+            raise NonFiniteError(f"non-finite gradient (norm {norm}) in worker {self.worker_id} at T={T}")
+        scale = clip_coefficient(norm, cfg.max_grad_norm)                     # ADDITION 2
+        lr = linear_lr(cfg.lr, T, cfg.steps) if cfg.lr_anneal else cfg.lr     # ADDITION 5
+        if cfg.optimizer == "momentum_sgd":
+            momentum_sgd_step(self.theta, self.stat, d_theta, lr, cfg.momentum, scale)
+        else:
+            rmsprop_step(self.theta, self.stat, d_theta, lr, cfg.rms_alpha, cfg.rms_eps, scale)
+        return norm
+
+
+def q_values(net, theta, s):
+    """Q(s, . ; theta) for one state, and the forward cache (for the gradient)."""
+    out, cache = net.forward(theta, s[None])
+    return out[0], cache

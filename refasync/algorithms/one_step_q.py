@@ -1,0 +1,74 @@
+"""Asynchronous one-step Q-learning: Algorithm 1 of Mnih et al. 2016, for each
+actor-learner thread.  The seed notes number this box irregularly; the lines
+are numbered once here, and the code carries ``# [Alg1 Ln]`` tags.
+
+    L1   // Assume global shared theta, theta^-, and counter T = 0.
+    L2   Initialize thread step counter t <- 0
+    L3   Initialize target network weights theta^- <- theta
+    L4   Initialize network gradients d_theta <- 0
+    L5   Get initial state s
+    L6   repeat
+    L7       Take action a with epsilon-greedy policy based on Q(s, a; theta)
+    L8       Receive new state s' and reward r
+    L9       y = r                                        for terminal s'
+             y = r + gamma max_a' Q(s', a'; theta^-)      for non-terminal s'
+    L10      Accumulate gradients wrt theta: d_theta <- d_theta + d(y - Q(s, a; theta))^2 / d theta
+    L11      s = s'
+    L12      T <- T + 1 and t <- t + 1
+    L13      if T mod I_target == 0 then
+    L14          Update the target network theta^- <- theta
+    L15      end if
+    L16      if t mod I_AsyncUpdate == 0 or s is terminal then
+    L17          Perform asynchronous update of theta using d_theta.
+    L18          Clear gradients d_theta <- 0.
+    L19      end if
+    L20  until T > T_max
+
+Algorithm 1 reads the shared theta directly (no thread copy).  The worker is
+a generator that yields after each asynchronous update (L17).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..losses import q_loss_grad
+from ..targets import one_step_q_target
+from .common import AsynchronousUpdate, epsilon_at, epsilon_greedy, q_values, sample_final_epsilon
+
+
+def worker(ctx):
+    cfg, net, env, rng = ctx.cfg, ctx.net, ctx.env, ctx.rng
+    theta, theta_minus, T = ctx.shared.theta, ctx.shared.theta_minus, ctx.shared.T
+    T_max, gamma = cfg.steps, cfg.gamma
+    update = AsynchronousUpdate(ctx)
+    eps_final = sample_final_epsilon(rng, cfg.eps_finals, cfg.eps_probs)          # ADDITION 8
+    loss = 0.0
+
+    t = 0                                                                         # [Alg1 L2]
+    # [Alg1 L3] theta^- <- theta: theta^- is global, so the runner copies it once
+    # before any worker starts, not once per thread (DEVIATION 3).
+    d_theta = np.zeros_like(theta)                                                # [Alg1 L4]
+    s = env.reset()                                                               # [Alg1 L5]
+    while T.value <= T_max:                                                       # [Alg1 L6, L20]
+        q_s, cache_s = q_values(net, theta, s)
+        a = epsilon_greedy(q_s, epsilon_at(T.value, eps_final, cfg.eps_anneal_steps), rng)  # [Alg1 L7]
+        s_next, r, terminal, truncated = env.step(a)                              # [Alg1 L8]
+        # ADDITION 9: a time-limit truncation is not terminal: bootstrap from s'.
+        q_next_minus, _ = q_values(net, theta_minus, s_next)
+        y = one_step_q_target([r], q_next_minus[None], [terminal], gamma)         # [Alg1 L9]
+        L, d_q = q_loss_grad(q_s[None], [a], y)
+        net.backward(theta, cache_s, d_q, d_theta)                                # [Alg1 L10]
+        loss += L
+        s = s_next                                                                # [Alg1 L11]
+        T_now = T.increment()                                                     # [Alg1 L12]
+        t += 1
+        if T_now % cfg.I_target == 0:                                             # [Alg1 L13]
+            theta_minus[:] = theta                                                # [Alg1 L14]
+        episode_over = terminal or truncated
+        if t % cfg.I_async_update == 0 or episode_over:                           # [Alg1 L16]
+            grad_norm = update(d_theta, T_now)                                    # [Alg1 L17]
+            d_theta[:] = 0                                                        # [Alg1 L18]
+            yield {"loss": loss, "grad_norm": grad_norm}
+            loss = 0.0
+        if episode_over:
+            s = env.reset()                                                       # ADDITION 11

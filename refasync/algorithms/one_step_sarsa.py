@@ -1,0 +1,62 @@
+"""Asynchronous one-step Sarsa: Algorithm 1 of Mnih et al. 2016 with the Sarsa
+target (paper Sec. 4): the same box as one-step Q-learning except line L9,
+
+    L9'  y = r                                        for terminal s'
+         y = r + gamma Q(s', a'; theta^-)             for non-terminal s'
+
+where a' is the action taken in s'.  So a' is chosen (epsilon-greedy on
+Q(s', .; theta)) BEFORE the target is computed, and is the action taken at
+the next step: line L7 only chooses an action at the start of an episode.
+Line numbers are those of ``one_step_q``'s docstring.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..losses import q_loss_grad
+from ..targets import one_step_sarsa_target
+from .common import AsynchronousUpdate, epsilon_at, epsilon_greedy, q_values, sample_final_epsilon
+
+
+def worker(ctx):
+    cfg, net, env, rng = ctx.cfg, ctx.net, ctx.env, ctx.rng
+    theta, theta_minus, T = ctx.shared.theta, ctx.shared.theta_minus, ctx.shared.T
+    T_max, gamma = cfg.steps, cfg.gamma
+    update = AsynchronousUpdate(ctx)
+    eps_final = sample_final_epsilon(rng, cfg.eps_finals, cfg.eps_probs)          # ADDITION 8
+
+    def policy(q):
+        return epsilon_greedy(q, epsilon_at(T.value, eps_final, cfg.eps_anneal_steps), rng)
+
+    loss = 0.0
+    t = 0                                                                         # [Alg1 L2]
+    # [Alg1 L3] theta^- <- theta: done once by the runner (DEVIATION 3).
+    d_theta = np.zeros_like(theta)                                                # [Alg1 L4]
+    s = env.reset()                                                               # [Alg1 L5]
+    q_s, cache_s = q_values(net, theta, s)
+    a = policy(q_s)                                                               # [Alg1 L7] first action
+    while T.value <= T_max:                                                       # [Alg1 L6, L20]
+        s_next, r, terminal, truncated = env.step(a)                              # [Alg1 L8]
+        q_next, cache_next = q_values(net, theta, s_next)
+        a_next = policy(q_next)                                                   # [Alg1 L7] a' for s'
+        q_next_minus, _ = q_values(net, theta_minus, s_next)
+        # ADDITION 9: a time-limit truncation is not terminal: bootstrap from s'.
+        y = one_step_sarsa_target([r], q_next_minus[None], [a_next], [terminal], gamma)  # [Alg1 L9']
+        L, d_q = q_loss_grad(q_s[None], [a], y)
+        net.backward(theta, cache_s, d_q, d_theta)                                # [Alg1 L10]
+        loss += L
+        s, a, q_s, cache_s = s_next, a_next, q_next, cache_next                   # [Alg1 L11]
+        T_now = T.increment()                                                     # [Alg1 L12]
+        t += 1
+        if T_now % cfg.I_target == 0:                                             # [Alg1 L13]
+            theta_minus[:] = theta                                                # [Alg1 L14]
+        episode_over = terminal or truncated
+        if t % cfg.I_async_update == 0 or episode_over:                           # [Alg1 L16]
+            grad_norm = update(d_theta, T_now)                                    # [Alg1 L17]
+            d_theta[:] = 0                                                        # [Alg1 L18]
+            yield {"loss": loss, "grad_norm": grad_norm}
+            loss = 0.0
+        if episode_over:
+            s = env.reset()                                                       # ADDITION 11
+            q_s, cache_s = q_values(net, theta, s)
+            a = policy(q_s)                                                       # [Alg1 L7]

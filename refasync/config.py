@@ -1,0 +1,181 @@
+"""Run configuration, per-environment-family presets, and their validation.
+
+Units: every step count here (``steps``, ``I_target``, ``eps_anneal_steps``,
+``t_max``, ``I_async_update``) counts AGENT steps, i.e. increments of the
+global counter T (one per action).  On Atari one agent step is
+``frame_skip`` = 4 emulator frames, so the paper's frame counts are divided
+by 4 (I_target 40,000 frames -> 10,000 steps; epsilon annealed over 4M
+frames -> 1M steps).
+
+Presets are chosen from the environment id (``ALE/*`` -> ``atari``,
+anything else -> ``classic``), then overridden by the command line.  Each
+value carries its source in ``PRESET_SOURCES``.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+ALGORITHMS = ("one-step-q", "one-step-sarsa", "n-step-q", "a3c")
+ALIASES = {"q": "one-step-q", "sarsa": "one-step-sarsa", "nq": "n-step-q", "a3c": "a3c",
+           **{a: a for a in ALGORITHMS}}
+OPTIMIZERS = ("shared_rmsprop", "rmsprop", "momentum_sgd")
+
+
+class ConfigError(ValueError):
+    """Bad user input: reported as one line, exit code 2."""
+
+
+@dataclass
+class Config:
+    algo: str = "a3c"
+    env: str = "CartPole-v1"
+    workers: int = 2
+    steps: int = 200_000                 # T_max, agent steps
+    seed: int = 0
+    deterministic: bool = False
+    out: str | None = None
+    # learning
+    gamma: float = 0.99
+    lr: float = 7e-4
+    lr_anneal: bool = True               # linearly to 0 at T_max
+    optimizer: str = "shared_rmsprop"
+    rms_alpha: float = 0.99
+    rms_eps: float = 0.1
+    momentum: float = 0.99               # alpha of momentum SGD
+    max_grad_norm: float = 40.0          # 0 disables clipping
+    # algorithm structure
+    t_max: int = 5                       # n-step Q and A3C segment length
+    I_async_update: int = 5              # one-step methods: steps between updates
+    I_target: int = 10_000               # Q methods: steps between target copies
+    # exploration (Q methods)
+    eps_finals: tuple = (0.1, 0.01, 0.5)
+    eps_probs: tuple = (0.4, 0.3, 0.3)
+    eps_anneal_steps: int = 1_000_000
+    # A3C
+    beta: float = 0.01
+    value_scale: float = 0.5
+    # environment and network
+    clip_rewards: bool = False
+    network: str = "mlp"                 # "mlp" or "atari"
+    hidden: tuple = (64, 64)
+    dtype: str = "float32"
+    # logging
+    progress_interval: float = 1.0       # seconds between progress.csv rows
+    checkpoint_interval: float = 60.0    # seconds between checkpoints
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def head(self):
+        return "actor_critic" if self.algo == "a3c" else "q"
+
+    def to_dict(self):
+        d = dataclasses.asdict(self)
+        d["eps_finals"] = list(self.eps_finals)
+        d["eps_probs"] = list(self.eps_probs)
+        d["hidden"] = list(self.hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in d.items() if k in names}
+        for k in ("eps_finals", "eps_probs", "hidden"):
+            if k in kwargs:
+                kwargs[k] = tuple(kwargs[k])
+        return cls(**kwargs)
+
+
+# Per environment family, then per algorithm.  Values for `classic` were tuned
+# on CartPole-v1 (see README "Results"); `atari` follows the paper.
+PRESETS = {
+    "classic": {
+        "_all": dict(gamma=0.99, lr_anneal=True, optimizer="shared_rmsprop", rms_alpha=0.99,
+                     rms_eps=0.1, max_grad_norm=40.0, network="mlp", hidden=(64, 64),
+                     clip_rewards=False, eps_finals=(0.1, 0.01, 0.5), eps_probs=(0.4, 0.3, 0.3)),
+        "one-step-q": dict(steps=200_000, lr=1e-3, I_async_update=5, I_target=1_000,
+                           eps_anneal_steps=40_000),
+        "one-step-sarsa": dict(steps=200_000, lr=1e-3, I_async_update=5, I_target=1_000,
+                               eps_anneal_steps=40_000),
+        "n-step-q": dict(steps=200_000, lr=1e-3, t_max=5, I_target=1_000, eps_anneal_steps=40_000),
+        "a3c": dict(steps=200_000, lr=1e-3, t_max=5, beta=0.01, value_scale=0.5),
+    },
+    "atari": {
+        "_all": dict(gamma=0.99, lr=7e-4, lr_anneal=True, optimizer="shared_rmsprop",
+                     rms_alpha=0.99, rms_eps=0.1, max_grad_norm=40.0, network="atari",
+                     clip_rewards=True, t_max=5, I_async_update=5, I_target=10_000,
+                     eps_finals=(0.1, 0.01, 0.5), eps_probs=(0.4, 0.3, 0.3),
+                     eps_anneal_steps=1_000_000, beta=0.01, value_scale=0.5,
+                     steps=80_000_000),
+    },
+}
+
+PRESET_SOURCES = {
+    "gamma": "paper Sec. 8: discount 0.99",
+    "lr": "atari: 7e-4, the authors' fixed-rate runs (paper sweeps LogUniform(1e-4, 1e-2)); "
+          "classic: tuned on CartPole-v1",
+    "lr_anneal": "paper Sec. 8: learning rate annealed linearly to 0",
+    "optimizer": "paper Sec. 4/7: shared RMSProp is the most robust",
+    "rms_alpha": "paper Sec. 8: RMSProp decay 0.99",
+    "rms_eps": "paper Sec. 8 / authors: epsilon 0.1 inside the square root",
+    "max_grad_norm": "authors' clarification: gradient-norm clipping at 40",
+    "t_max": "paper Sec. 8: t_max = 5",
+    "I_async_update": "paper Sec. 8: one-step methods update every 5 actions",
+    "I_target": "paper Sec. 8: 40,000 frames = 10,000 agent steps at frame skip 4; classic: tuned",
+    "eps_finals": "paper Sec. 8: final epsilon sampled from {0.1, 0.01, 0.5}",
+    "eps_probs": "paper Sec. 8: with probabilities {0.4, 0.3, 0.3}",
+    "eps_anneal_steps": "paper Sec. 8: annealed from 1 over 4M frames = 1M agent steps; classic: tuned",
+    "beta": "paper Sec. 8: entropy weight 0.01",
+    "value_scale": "authors' clarification: value gradient scaled by 0.5",
+    "clip_rewards": "paper Sec. 8 (as DQN): rewards clipped to [-1, 1] on Atari",
+    "network": "paper Sec. 8: the Atari network; an MLP for vector observations",
+    "steps": "atari: 80M agent steps = 320M frames, the paper's '1 day'; classic: tuned",
+}
+
+
+def family(env_id):
+    return "atari" if env_id.startswith("ALE/") else "classic"
+
+
+def preset(algo, env_id):
+    """The preset values for an algorithm on an environment family."""
+    p = PRESETS[family(env_id)]
+    return {**p["_all"], **p.get(algo, {})}
+
+
+def resolve_algo(name):
+    try:
+        return ALIASES[name]
+    except KeyError:
+        raise ConfigError(f"unknown algorithm {name!r}; choose one of "
+                          f"{', '.join(ALGORITHMS)} (aliases q, sarsa, nq, a3c)") from None
+
+
+def validate(cfg):
+    """Raise ConfigError (one line) for values the algorithms cannot run with."""
+    def positive(name, integer=True):
+        v = getattr(cfg, name)
+        if (integer and not isinstance(v, int)) or not v > 0:
+            raise ConfigError(f"--{name.replace('_', '-')} must be a positive "
+                              f"{'integer' if integer else 'number'}, got {v!r}")
+
+    if cfg.algo not in ALGORITHMS:
+        raise ConfigError(f"unknown algorithm {cfg.algo!r}")
+    for name in ("workers", "steps", "t_max", "I_async_update", "I_target"):
+        positive(name)
+    positive("lr", integer=False)
+    if not 0.0 <= cfg.gamma <= 1.0:
+        raise ConfigError(f"--gamma must be in [0, 1], got {cfg.gamma!r}")
+    if cfg.optimizer not in OPTIMIZERS:
+        raise ConfigError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {cfg.optimizer!r}")
+    if not 0.0 <= cfg.rms_alpha < 1.0 or not 0.0 <= cfg.momentum < 1.0:
+        raise ConfigError("--rms-alpha and --momentum must be in [0, 1)")
+    if cfg.rms_eps <= 0:
+        raise ConfigError(f"--rms-eps must be positive, got {cfg.rms_eps!r}")
+    if cfg.max_grad_norm < 0 or cfg.beta < 0 or cfg.value_scale < 0:
+        raise ConfigError("--max-grad-norm, --beta and --value-scale must be >= 0")
+    if len(cfg.eps_finals) != len(cfg.eps_probs) or abs(sum(cfg.eps_probs) - 1) > 1e-9:
+        raise ConfigError("eps_finals and eps_probs must have the same length and probs must sum to 1")
+    if cfg.dtype not in ("float32", "float64"):
+        raise ConfigError(f"dtype must be float32 or float64, got {cfg.dtype!r}")
+    return cfg

@@ -1,0 +1,97 @@
+"""python -m refasync.evaluate RUN_DIR: run a saved policy and print its score.
+
+Q methods act greedily (or epsilon-greedily with --epsilon); A3C samples from
+pi by default, or acts greedily with --greedy.  Scores are raw game scores.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+from .algorithms.common import epsilon_greedy, sample_action
+from .config import Config, ConfigError
+
+
+def evaluate(cfg, net, theta, episodes, seed=0, epsilon=0.0, greedy=True, max_steps=None):
+    """Raw scores of ``episodes`` episodes of the policy given by theta."""
+    from .envs import make_env
+    env = make_env(cfg.env)
+    rng = np.random.default_rng(seed)
+    scores = []
+    try:
+        for k in range(episodes):
+            s, _ = env.reset(seed=seed + k)
+            score, steps, done = 0.0, 0, False
+            while not done:
+                out, _ = net.forward(theta, np.asarray(s)[None])
+                if net.head == "q":
+                    a = epsilon_greedy(out[0], epsilon, rng)
+                else:
+                    logits = net.split(out)[0][0]
+                    a = int(np.argmax(logits)) if greedy else sample_action(logits, rng)
+                s, r, terminated, truncated, _ = env.step(a)
+                score += float(r)
+                steps += 1
+                done = terminated or truncated or (max_steps is not None and steps >= max_steps)
+            scores.append(score)
+    finally:
+        env.close()
+    return np.array(scores)
+
+
+def load_run(run_dir):
+    """(cfg, net, theta) of a run folder, or ConfigError."""
+    from .logs import load_checkpoint
+    from .runner import build_network
+    cfg_path = os.path.join(run_dir, "config.json")
+    ckpt_path = os.path.join(run_dir, "checkpoint.npz")
+    if not os.path.isdir(run_dir):
+        raise ConfigError(f"no run folder at {run_dir!r}")
+    for path in (cfg_path, ckpt_path):
+        if not os.path.isfile(path):
+            raise ConfigError(f"{run_dir!r} is not a complete run folder: {os.path.basename(path)} is missing")
+    try:
+        with open(cfg_path) as f:
+            d = json.load(f)
+        cfg = Config.from_dict(d)
+        net = build_network(cfg, tuple(d["obs_shape"]), int(d["n_actions"]))
+        theta = load_checkpoint(ckpt_path)["theta"]
+    except (ValueError, KeyError, TypeError, OSError) as e:
+        raise ConfigError(f"corrupt run folder {run_dir!r}: {type(e).__name__}: {e}") from None
+    if theta.shape != (net.n_params,):
+        raise ConfigError(f"corrupt run folder {run_dir!r}: checkpoint has {theta.shape[0]} parameters, "
+                          f"the network {net.n_params}")
+    return cfg, net, theta
+
+
+def main(argv=None):
+    from .train import OneLineParser, positive_int
+    p = OneLineParser(prog="python -m refasync.evaluate", description=__doc__.splitlines()[0])
+    p.add_argument("run_dir")
+    p.add_argument("--episodes", type=positive_int, default=10)
+    p.add_argument("--epsilon", type=float, default=0.0, help="Q methods: epsilon-greedy (default 0)")
+    p.add_argument("--greedy", action="store_true", help="A3C: argmax of pi instead of sampling")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    try:
+        if not 0.0 <= args.epsilon <= 1.0:
+            raise ConfigError(f"--epsilon must be in [0, 1], got {args.epsilon}")
+        cfg, net, theta = load_run(args.run_dir)
+    except ConfigError as e:
+        print(f"{p.prog}: error: {e}", file=sys.stderr)
+        return 2
+    scores = evaluate(cfg, net, theta, args.episodes, seed=args.seed, epsilon=args.epsilon,
+                      greedy=args.greedy)
+    mode = ("greedy" if args.epsilon == 0 else f"epsilon={args.epsilon}") if net.head == "q" else (
+        "greedy" if args.greedy else "sampled")
+    print(f"{cfg.algo} on {cfg.env}, {mode}: mean {scores.mean():.2f} +- {scores.std():.2f} "
+          f"over {args.episodes} episodes (min {scores.min():.1f}, max {scores.max():.1f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

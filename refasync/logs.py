@@ -1,0 +1,184 @@
+"""The run folder: config.json, episodes.csv, progress.csv, checkpoint.npz,
+learning_curve.png; and the live progress bar.
+
+    episodes.csv   T, frames, worker, return, length, wall_s   (one row per episode;
+                   ``return`` is the raw game score, never the clipped reward)
+    progress.csv   wall_s, T, frames, steps_per_s, episodes, mean_return_100, updates,
+                   loss_mean, grad_norm_mean, grad_norm_max, entropy_mean
+    checkpoint.npz theta, theta_minus (Q methods), opt_stat, T, format_version
+                   (plain arrays: np.load(..., allow_pickle=False))
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from collections import deque
+
+import numpy as np
+
+CHECKPOINT_FORMAT = 1
+
+
+def save_checkpoint(path, shared, cfg):
+    """Write checkpoint.npz atomically; returns False (and writes nothing) if theta is not finite."""
+    theta = np.array(shared.theta)
+    if not np.all(np.isfinite(theta)):
+        return False
+    arrays = {"theta": theta, "opt_stat": np.array(shared.opt_stat),
+              "T": np.array(shared.T.value, dtype=np.int64),
+              "format_version": np.array(CHECKPOINT_FORMAT)}
+    if shared.theta_minus is not None:
+        arrays["theta_minus"] = np.array(shared.theta_minus)
+    tmp = path + ".tmp.npz"
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+    return True
+
+
+def load_checkpoint(path):
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+class RunRecorder:
+    """Receives the workers' events and writes the run folder."""
+
+    def __init__(self, out_dir, cfg, frames_per_step, progress=True, command=None):
+        self.out = out_dir
+        self.cfg = cfg
+        self.frames_per_step = frames_per_step
+        os.makedirs(out_dir, exist_ok=True)
+        self.t0 = time.monotonic()
+        self.shared = None
+        self.returns = deque(maxlen=100)
+        self.n_episodes = 0
+        self.best_mean_100 = -math.inf
+        self._stats = [0, 0.0, 0.0, 0.0, 0.0]
+        self._last_tick = self.t0
+        self._last_T = 0
+        self._last_checkpoint = self.t0
+        self._ep_file = open(os.path.join(out_dir, "episodes.csv"), "w", newline="")
+        self._ep = csv.writer(self._ep_file)
+        self._ep.writerow(["T", "frames", "worker", "return", "length", "wall_s"])
+        self._pr_file = open(os.path.join(out_dir, "progress.csv"), "w", newline="")
+        self._pr = csv.writer(self._pr_file)
+        self._pr.writerow(["wall_s", "T", "frames", "steps_per_s", "episodes", "mean_return_100",
+                           "updates", "loss_mean", "grad_norm_mean", "grad_norm_max", "entropy_mean"])
+        self.bar = None
+        if progress:
+            from tqdm import tqdm
+            self.bar = tqdm(total=cfg.steps, unit="step", unit_scale=True, dynamic_ncols=True,
+                            mininterval=0.5, smoothing=0.1)
+
+    # events -----------------------------------------------------------------
+    def attach(self, shared):
+        self.shared = shared
+
+    def episode(self, T, worker, score, length):
+        self.returns.append(score)
+        self.n_episodes += 1
+        if len(self.returns) == self.returns.maxlen:
+            self.best_mean_100 = max(self.best_mean_100, self.mean_100)
+        self._ep.writerow([T, T * self.frames_per_step, worker, f"{score:.6g}", length,
+                           f"{time.monotonic() - self.t0:.3f}"])
+
+    def stats(self, msg):
+        n, loss, gn, gn_max, ent = msg
+        s = self._stats
+        s[0] += n
+        s[1] += loss
+        s[2] += gn
+        s[3] = max(s[3], gn_max)
+        s[4] += ent
+
+    @property
+    def mean_100(self):
+        return float(np.mean(self.returns)) if self.returns else float("nan")
+
+    @property
+    def T(self):
+        return self.shared.T.value if self.shared is not None else 0
+
+    def due(self):
+        return time.monotonic() - self._last_tick >= self.cfg.progress_interval
+
+    def tick(self):
+        """A progress.csv row, the progress bar, and a checkpoint when due."""
+        now = time.monotonic()
+        T = min(self.T, self.cfg.steps)
+        rate = (T - self._last_T) / max(now - self._last_tick, 1e-9)
+        n, loss, gn, gn_max, ent = self._stats
+        mean = lambda x: f"{x / n:.6g}" if n else ""  # noqa: E731
+        self._pr.writerow([f"{now - self.t0:.3f}", T, T * self.frames_per_step, f"{rate:.1f}",
+                           self.n_episodes, f"{self.mean_100:.6g}", n, mean(loss), mean(gn),
+                           f"{gn_max:.6g}" if n else "", mean(ent)])
+        self._stats = [0, 0.0, 0.0, 0.0, 0.0]
+        self._pr_file.flush()
+        self._ep_file.flush()
+        if self.bar is not None:
+            self.bar.n = T
+            self.bar.set_postfix_str(f"{rate:,.0f} steps/s, {self.n_episodes} episodes, "
+                                     f"mean100 {self.mean_100:.1f}", refresh=False)
+            self.bar.refresh()
+        self._last_tick, self._last_T = now, T
+        if now - self._last_checkpoint >= self.cfg.checkpoint_interval:
+            self.checkpoint()
+
+    def checkpoint(self):
+        """Save the checkpoint unless theta went non-finite (then keep the last one)."""
+        self._last_checkpoint = time.monotonic()
+        ok = save_checkpoint(os.path.join(self.out, "checkpoint.npz"), self.shared, self.cfg)
+        if not ok:
+            from .algorithms.common import NonFiniteError
+            raise NonFiniteError(f"theta became non-finite at T={self.T}; "
+                                 "the last good checkpoint is kept")
+        return ok
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        for f in (self._ep_file, self._pr_file):
+            if not f.closed:
+                f.close()
+
+    @property
+    def wall(self):
+        return time.monotonic() - self.t0
+
+
+def write_config(out_dir, cfg, extra):
+    with open(os.path.join(out_dir, "config.json"), "w") as f:
+        json.dump({**cfg.to_dict(), **extra}, f, indent=2, sort_keys=True)
+
+
+def plot_learning_curve(out_dir, frames_per_step, title):
+    """learning_curve.png from episodes.csv, if matplotlib is installed; returns the path or None."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    data = np.loadtxt(os.path.join(out_dir, "episodes.csv"), delimiter=",", skiprows=1, ndmin=2)
+    if data.shape[0] == 0:
+        return None
+    x = data[:, 1] if frames_per_step > 1 else data[:, 0]      # frames or T
+    y = data[:, 3]                                              # raw return
+    k = min(100, len(y))
+    smooth = np.convolve(y, np.ones(k) / k, mode="valid")
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(x, y, ".", ms=2, alpha=0.3, label="episode return")
+    ax.plot(x[k - 1:], smooth, lw=2, label=f"mean of last {k}")
+    ax.set_xlabel("frames" if frames_per_step > 1 else "agent steps T")
+    ax.set_ylabel("return (raw score)")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    path = os.path.join(out_dir, "learning_curve.png")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,224 @@
+"""python -m refasync.train: train one of the four algorithms.
+
+    python -m refasync.train --algo sarsa                 # CartPole-v1, its preset
+    python -m refasync.train --algo a3c --env ALE/Pong-v5 # the paper's Atari settings
+
+Exit codes: 0 done, 1 a worker failed or the parameters went non-finite,
+2 bad input, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).  On every
+exit path the logs and the last good checkpoint are in the run folder.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import sys
+import time
+
+import numpy as np
+
+from . import __version__
+from .config import ALGORITHMS, OPTIMIZERS, PRESET_SOURCES, Config, ConfigError, preset, resolve_algo, validate
+
+
+class _Terminated(BaseException):
+    """Raised in the parent on SIGTERM, handled like Ctrl-C."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports bad input as one line and exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def positive_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return v
+
+
+def hidden_sizes(text):
+    try:
+        sizes = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes like 64,64, got {text!r}") from None
+    if any(h <= 0 for h in sizes):
+        raise argparse.ArgumentTypeError(f"hidden sizes must be positive, got {text!r}")
+    return sizes
+
+
+def build_parser():
+    p = OneLineParser(prog="python -m refasync.train",
+                      description="Train one of the asynchronous algorithms of Mnih et al. 2016.")
+    p.add_argument("--algo", default="a3c",
+                   help=f"{', '.join(ALGORITHMS)} (aliases q, sarsa, nq, a3c); default a3c")
+    p.add_argument("--env", default="CartPole-v1", help="a gymnasium id with discrete actions "
+                   "(ALE/* ids get the paper's Atari pipeline); default CartPole-v1")
+    p.add_argument("--workers", type=int, default=None, help="actor-learners (default: CPU cores)")
+    p.add_argument("--steps", type=int, default=None, help="T_max, total agent steps (default: preset)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="run folder (default runs/<algo>-<env>-<time>)")
+    p.add_argument("--deterministic", action="store_true",
+                   help="interleave the workers in one process: bitwise reproducible")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--eval-episodes", type=int, default=None,
+                   help="greedy evaluation episodes after training (default 20, Atari 0)")
+    h = p.add_argument_group("hyperparameters (defaults: the environment family's preset)")
+    h.add_argument("--lr", type=float)
+    h.add_argument("--gamma", type=float)
+    h.add_argument("--t-max", dest="t_max", type=int)
+    h.add_argument("--i-target", dest="I_target", type=int, help="agent steps between target copies")
+    h.add_argument("--i-async-update", dest="I_async_update", type=int)
+    h.add_argument("--beta", type=float, help="entropy weight (A3C)")
+    h.add_argument("--value-scale", dest="value_scale", type=float)
+    h.add_argument("--max-grad-norm", dest="max_grad_norm", type=float, help="0 disables clipping")
+    h.add_argument("--optimizer", choices=OPTIMIZERS)
+    h.add_argument("--rms-alpha", dest="rms_alpha", type=float)
+    h.add_argument("--rms-eps", dest="rms_eps", type=float)
+    h.add_argument("--no-lr-anneal", dest="lr_anneal", action="store_const", const=False)
+    h.add_argument("--eps-anneal-steps", dest="eps_anneal_steps", type=int)
+    h.add_argument("--hidden", type=hidden_sizes, help="MLP hidden sizes, e.g. 64,64")
+    h.add_argument("--dtype", choices=("float32", "float64"))
+    return p
+
+
+HYPER = ("steps", "lr", "gamma", "t_max", "I_target", "I_async_update", "beta", "value_scale",
+         "max_grad_norm", "optimizer", "rms_alpha", "rms_eps", "lr_anneal", "eps_anneal_steps",
+         "hidden", "dtype")
+
+
+def resolve_config(args):
+    algo = resolve_algo(args.algo)
+    cfg = Config(algo=algo, env=args.env, seed=args.seed, deterministic=args.deterministic,
+                 workers=args.workers if args.workers is not None else (os.cpu_count() or 1))
+    for k, v in preset(algo, args.env).items():
+        setattr(cfg, k, v)
+    for k in HYPER:
+        v = getattr(args, k, None)
+        if v is not None:
+            setattr(cfg, k, v)
+    if cfg.workers <= 0:
+        raise ConfigError(f"--workers must be a positive integer, got {cfg.workers}")
+    cfg.out = args.out or os.path.join(
+        "runs", f"{algo}-{re.sub(r'[^A-Za-z0-9.-]+', '_', args.env)}-{time.strftime('%Y%m%d-%H%M%S')}")
+    return validate(cfg)
+
+
+def print_config(cfg, spec, n_params):
+    obs_shape, n_actions, fps = spec
+    print(f"refasync {__version__}: {cfg.algo} on {cfg.env} "
+          f"(obs {obs_shape}, {n_actions} actions, {cfg.network} network, {n_params:,} parameters)")
+    keys = ["workers", "steps", "seed", "deterministic", "gamma", "lr", "lr_anneal", "optimizer",
+            "rms_alpha", "rms_eps", "max_grad_norm"]
+    keys += ["beta", "value_scale", "t_max"] if cfg.algo == "a3c" else ["I_target", "eps_finals",
+                                                                       "eps_probs", "eps_anneal_steps"]
+    keys += ["t_max"] if cfg.algo == "n-step-q" else []
+    keys += ["I_async_update"] if cfg.algo.startswith("one-step") else []
+    keys += ["hidden"] if cfg.network == "mlp" else ["clip_rewards"]
+    print("  " + "  ".join(f"{k}={getattr(cfg, k)}" for k in keys))
+    print(f"  run folder: {cfg.out}   (steps count agent steps; 1 step = {fps} frame(s))")
+
+
+def warm_up(net, dtype):
+    """Compile (or load from Numba's cache) every kernel in this process first,
+    so that workers start from a warm cache."""
+    from . import optim
+    theta = net.init(np.random.default_rng(0), dtype)
+    obs = np.zeros((1,) + net.input_shape, dtype=np.uint8 if net.input_kind == "pixels" else dtype)
+    out, cache = net.forward(theta, obs)
+    net.backward(theta, cache, np.zeros_like(out), np.zeros_like(theta))
+    z = np.zeros_like(theta)
+    optim.rmsprop_step(z, z.copy(), z, 0.0, 0.99, 0.1, 1.0)
+    optim.momentum_sgd_step(z, z.copy(), z, 0.0, 0.99, 1.0)
+    optim.grad_norm(z)
+
+
+def main(argv=None):
+    from .config import family
+    from .envs import env_spec
+    from .logs import RunRecorder, plot_learning_curve, save_checkpoint, write_config
+    from .runner import WorkerFailed, build_network, run_deterministic, run_processes
+    from .algorithms.common import NonFiniteError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    prog = parser.prog
+    try:
+        cfg = resolve_config(args)
+        spec = env_spec(cfg.env)
+        if cfg.network == "mlp" and len(spec[0]) != 1:
+            raise ConfigError(f"{cfg.env} has image observations {spec[0]}; use an ALE/* id for the "
+                              "Atari network")
+        if args.eval_episodes is not None and args.eval_episodes < 0:
+            raise ConfigError("--eval-episodes must be >= 0")
+    except ConfigError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+    eval_episodes = args.eval_episodes if args.eval_episodes is not None else (
+        0 if family(cfg.env) == "atari" else 20)
+
+    net = build_network(cfg, spec[0], spec[1])
+    print_config(cfg, spec, net.n_params)
+    theta0 = net.init(np.random.default_rng(cfg.seed), np.dtype(cfg.dtype))
+    warm_up(net, theta0.dtype)
+    os.makedirs(cfg.out, exist_ok=True)
+    write_config(cfg.out, cfg, {"refasync_version": __version__, "command": [sys.executable, "-m",
+                 "refasync.train"] + list(sys.argv[1:] if argv is None else argv),
+                 "obs_shape": list(spec[0]), "n_actions": spec[1], "frames_per_step": spec[2],
+                 "n_params": net.n_params, "preset_sources": PRESET_SOURCES})
+
+    recorder = RunRecorder(cfg.out, cfg, spec[2], progress=not args.no_progress)
+    old_term = signal.signal(signal.SIGTERM, _raise_terminated)
+    status, message, shared = 0, None, None
+    try:
+        run = run_deterministic if cfg.deterministic else run_processes
+        shared = run(cfg, spec, theta0, recorder)
+    except KeyboardInterrupt:
+        status, message = 130, "interrupted"
+    except _Terminated:
+        status, message = 143, "terminated (SIGTERM)"
+    except (WorkerFailed, NonFiniteError) as e:
+        status, message = 1, str(e)
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
+        if recorder.shared is not None:
+            shared = recorder.shared
+            try:
+                recorder.tick()
+            except NonFiniteError as e:
+                status, message = 1, message or str(e)
+            saved = save_checkpoint(os.path.join(cfg.out, "checkpoint.npz"), shared, cfg)
+            if not saved:
+                status = 1
+                message = (message + "; " if message else "") + \
+                    f"theta is non-finite at T={shared.T.value}: the last good checkpoint is kept"
+        recorder.close()
+    plot = plot_learning_curve(cfg.out, spec[2], f"{cfg.algo} on {cfg.env}")
+
+    T = min(shared.T.value, cfg.steps) if shared is not None else 0
+    print(f"{'stopped' if status else 'done'}: T={T:,} ({T * spec[2]:,} frames) in {recorder.wall:.1f} s "
+          f"({T / max(recorder.wall, 1e-9):,.0f} steps/s), {recorder.n_episodes} episodes, "
+          f"mean return of the last 100 = {recorder.mean_100:.2f}")
+    if status == 0 and eval_episodes:
+        from .evaluate import evaluate
+        scores = evaluate(cfg, net, np.array(shared.theta), eval_episodes, seed=cfg.seed + 10_000)
+        print(f"greedy evaluation: {np.mean(scores):.2f} +- {np.std(scores):.2f} over {eval_episodes} episodes")
+    if status:
+        print(f"{prog}: {message}", file=sys.stderr)
+    print(f"run folder: {cfg.out} (config.json, episodes.csv, progress.csv, checkpoint.npz"
+          f"{', learning_curve.png' if plot else ''})")
+    return status
+
+
+def _raise_terminated(signum, frame):
+    raise _Terminated()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
