@@ -24,26 +24,35 @@ import numba
 import numpy as np
 
 
-@numba.njit(cache=True, fastmath=True)
+# error_model="numpy": no ZeroDivisionError branch in the loop, so LLVM vectorises it.
+# Scalars are cast to the arrays' dtype so that float32 runs stay in float32.
+_jit = numba.njit(cache=True, fastmath=True, error_model="numpy")
+
+
+@_jit
 def rmsprop_step(theta, g, d_theta, lr, alpha, eps, scale=1.0):
     """theta, g updated in place from d_theta (times ``scale``); see module doc."""
+    F = theta.dtype.type
+    lr, alpha, one_minus_alpha, eps, scale = F(lr), F(alpha), F(1.0 - alpha), F(eps), F(scale)
     for i in range(theta.shape[0]):
         d = d_theta[i] * scale
-        gi = alpha * g[i] + (1.0 - alpha) * d * d
+        gi = alpha * g[i] + one_minus_alpha * d * d
         g[i] = gi
-        theta[i] -= lr * d / math.sqrt(gi + eps)
+        theta[i] -= lr * d / np.sqrt(gi + eps)
 
 
-@numba.njit(cache=True, fastmath=True)
+@_jit
 def momentum_sgd_step(theta, m, d_theta, lr, alpha, scale=1.0):
     """theta, m updated in place: m <- alpha m + (1 - alpha) d; theta <- theta - lr m."""
+    F = theta.dtype.type
+    lr, alpha, one_minus_alpha, scale = F(lr), F(alpha), F(1.0 - alpha), F(scale)
     for i in range(theta.shape[0]):
-        mi = alpha * m[i] + (1.0 - alpha) * (d_theta[i] * scale)
+        mi = alpha * m[i] + one_minus_alpha * (d_theta[i] * scale)
         m[i] = mi
         theta[i] -= lr * mi
 
 
-@numba.njit(cache=True, fastmath=True)
+@_jit
 def grad_norm(d_theta):
     """Euclidean norm ||d_theta||_2, accumulated in float64."""
     s = 0.0

@@ -1,10 +1,19 @@
-"""Kernels against a naive NumPy oracle and against float64 central differences."""
+"""Kernels against a naive NumPy oracle and against float64 central differences.
+
+Both implementations are checked: the fast GEMM-based ``kernels`` and the
+plain-loop ``reference_kernels``.  Output widths are drawn so that every
+path of the GEMM dispatch runs (full 16/32/64/128/256-column tiles, column
+tails, 1 row, 2-3 rows, >= 4 rows).
+"""
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from refasync.nn import kernels as K
+from refasync.nn import kernels, reference_kernels
+
+IMPLS = pytest.mark.parametrize("K", [kernels, reference_kernels], ids=["fast", "reference"])
+WIDTHS = st.sampled_from([1, 2, 3, 5, 16, 17, 32, 33, 48, 64, 70])
 
 # --------------------------------------------------------------- naive oracle
 # Deliberately naive: one output element at a time, straight from the equation.
@@ -53,7 +62,7 @@ def floats(rng, shape):
 
 
 conv_cases = st.fixed_dictionaries({
-    "N": st.integers(1, 2), "C": st.integers(1, 3), "O": st.integers(1, 4),
+    "N": st.integers(1, 2), "C": st.integers(1, 3), "O": WIDTHS,
     "k": st.integers(1, 4), "stride": st.integers(1, 3),
     "extra_h": st.integers(0, 4), "extra_w": st.integers(0, 4),
     "seed": st.integers(0, 2**32 - 1),
@@ -73,31 +82,36 @@ def conv_arrays(case, dtype=np.float64):
     return x, w, b, dy
 
 
-def run_conv(x, w, b, stride):
+def run_conv(K, x, w, b, stride, relu=False):
     KH, KW, _, O = w.shape
     OH = (x.shape[1] - KH) // stride + 1
     OW = (x.shape[2] - KW) // stride + 1
     y = np.full((x.shape[0], OH, OW, O), np.nan, dtype=x.dtype)   # forward must overwrite
-    K.conv2d_forward(y, x, w, b, stride)
+    K.conv2d_forward(y, x, w, b, stride, relu)
     return y
 
 
+@IMPLS
 @settings(max_examples=60, deadline=None)
-@given(conv_cases)
-def test_conv2d_forward_matches_naive_oracle(case):
+@given(case=conv_cases, relu=st.booleans())
+def test_conv2d_forward_matches_naive_oracle(K, case, relu):
     x, w, b, _ = conv_arrays(case)
-    np.testing.assert_allclose(run_conv(x, w, b, case["stride"]),
-                               naive_conv2d(x, w, b, case["stride"]), rtol=1e-12, atol=1e-12)
+    expected = naive_conv2d(x, w, b, case["stride"])
+    if relu:
+        expected = np.maximum(expected, 0)
+    np.testing.assert_allclose(run_conv(K, x, w, b, case["stride"], relu), expected,
+                               rtol=1e-10, atol=1e-10)
 
 
+@IMPLS
 @settings(max_examples=40, deadline=None)
-@given(conv_cases)
-def test_conv2d_backward_matches_finite_differences(case):
+@given(case=conv_cases)
+def test_conv2d_backward_matches_finite_differences(K, case):
     x, w, b, dy = conv_arrays(case)
     s = case["stride"]
 
     def loss():  # L = sum(dy * y), so dL/dy = dy
-        return float(np.sum(dy * run_conv(x, w, b, s)))
+        return float(np.sum(dy * run_conv(K, x, w, b, s)))
 
     dx, dw, db = np.zeros_like(x), np.zeros_like(w), np.zeros_like(b)
     K.conv2d_backward(dx, dw, db, dy, x, w, s, True)
@@ -106,9 +120,10 @@ def test_conv2d_backward_matches_finite_differences(case):
     np.testing.assert_allclose(dx, central_diff(loss, x), rtol=1e-6, atol=1e-7)
 
 
+@IMPLS
 @settings(max_examples=20, deadline=None)
-@given(conv_cases)
-def test_conv2d_backward_accumulates_and_skips_dx(case):
+@given(case=conv_cases)
+def test_conv2d_backward_accumulates_and_skips_dx(K, case):
     x, w, b, dy = conv_arrays(case)
     rng = np.random.default_rng(0)
     dx0, dw0, db0 = floats(rng, x.shape), floats(rng, w.shape), floats(rng, b.shape)
@@ -127,7 +142,7 @@ def test_conv2d_backward_accumulates_and_skips_dx(case):
 
 
 dense_cases = st.fixed_dictionaries({
-    "N": st.integers(1, 5), "K": st.integers(1, 12), "O": st.integers(1, 9),
+    "N": st.integers(1, 6), "K": st.integers(1, 12), "O": st.one_of(WIDTHS, st.sampled_from([128, 130, 256, 263])),
     "seed": st.integers(0, 2**32 - 1),
 })
 
@@ -141,26 +156,31 @@ def dense_arrays(case, dtype=np.float64):
     return x, w, b, dy
 
 
-def run_dense(x, w, b):
+def run_dense(K, x, w, b, relu=False):
     y = np.full((x.shape[0], w.shape[1]), np.nan, dtype=x.dtype)
-    K.dense_forward(y, x, w, b)
+    K.dense_forward(y, x, w, b, relu)
     return y
 
 
+@IMPLS
 @settings(max_examples=60, deadline=None)
-@given(dense_cases)
-def test_dense_forward_matches_naive_oracle(case):
+@given(case=dense_cases, relu=st.booleans())
+def test_dense_forward_matches_naive_oracle(K, case, relu):
     x, w, b, _ = dense_arrays(case)
-    np.testing.assert_allclose(run_dense(x, w, b), naive_dense(x, w, b), rtol=1e-12, atol=1e-12)
+    expected = naive_dense(x, w, b)
+    if relu:
+        expected = np.maximum(expected, 0)
+    np.testing.assert_allclose(run_dense(K, x, w, b, relu), expected, rtol=1e-10, atol=1e-10)
 
 
+@IMPLS
 @settings(max_examples=40, deadline=None)
-@given(dense_cases)
-def test_dense_backward_matches_finite_differences(case):
+@given(case=dense_cases)
+def test_dense_backward_matches_finite_differences(K, case):
     x, w, b, dy = dense_arrays(case)
 
     def loss():
-        return float(np.sum(dy * run_dense(x, w, b)))
+        return float(np.sum(dy * run_dense(K, x, w, b)))
 
     dx, dw, db = np.zeros_like(x), np.zeros_like(w), np.zeros_like(b)
     K.dense_backward(dx, dw, db, dy, x, w, True)
@@ -172,9 +192,10 @@ def test_dense_backward_matches_finite_differences(case):
     np.testing.assert_allclose(dw, 2 * central_diff(loss, w), rtol=1e-6, atol=1e-7)
 
 
+@IMPLS
 @settings(max_examples=40, deadline=None)
-@given(st.integers(1, 50), st.integers(0, 2**32 - 1))
-def test_relu_forward_backward(n, seed):
+@given(n=st.integers(1, 50), seed=st.integers(0, 2**32 - 1))
+def test_relu_forward_backward(K, n, seed):
     rng = np.random.default_rng(seed)
     x = floats(rng, (n,))
     assume(np.all(np.abs(x) > 1e-3))  # stay off the kink for finite differences
@@ -193,14 +214,15 @@ def test_relu_forward_backward(n, seed):
     np.testing.assert_allclose(dx, central_diff(loss, x), rtol=1e-6, atol=1e-8)
 
 
-@pytest.mark.parametrize("dtype,rtol", [(np.float32, 2e-4), (np.float64, 1e-12)])
-def test_atari_shapes_against_oracle(dtype, rtol):
+@IMPLS
+@pytest.mark.parametrize("dtype,rtol", [(np.float32, 2e-4), (np.float64, 1e-10)])
+def test_atari_shapes_against_oracle(K, dtype, rtol):
     """The paper's layer shapes (batch 2), both dtypes, forward and backward."""
     rng = np.random.default_rng(7)
     x = rng.random((2, 20, 20, 16)).astype(dtype)
     w = (rng.standard_normal((4, 4, 16, 32)) * 0.1).astype(dtype)
     b = rng.standard_normal(32).astype(dtype)
-    y = run_conv(x, w, b, 2)
+    y = run_conv(K, x, w, b, 2)
     assert y.dtype == dtype
     y64 = naive_conv2d(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), 2)
     np.testing.assert_allclose(y, y64, rtol=rtol, atol=rtol)
@@ -226,11 +248,49 @@ def test_atari_shapes_against_oracle(dtype, rtol):
     ("dense_forward", lambda r: (np.zeros((2, 3)), r.standard_normal((2, 4)), r.standard_normal((4, 3)), r.standard_normal(3))),
     ("conv2d_forward", lambda r: (np.zeros((1, 2, 2, 3)), r.standard_normal((1, 5, 5, 2)), r.standard_normal((3, 3, 2, 3)), r.standard_normal(3), 2)),
 ])
-def test_jitted_kernels_match_their_py_func(name, args):
-    fn = getattr(K, name)
+def test_jitted_reference_kernels_match_their_py_func(name, args):
+    fn = getattr(reference_kernels, name)
     rng = np.random.default_rng(0)
     a = args(rng)
     b = tuple(np.copy(v) if isinstance(v, np.ndarray) else v for v in a)
     fn(*a)
     fn.py_func(*b)
     np.testing.assert_allclose(a[0], b[0], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float64, 1e-12)])
+@pytest.mark.parametrize("N,H,C,O,k,stride", [
+    (1, 84, 4, 16, 8, 4), (5, 84, 4, 16, 8, 4), (1, 20, 16, 32, 4, 2), (5, 20, 16, 32, 4, 2),
+    (3, 13, 5, 130, 3, 2), (2, 9, 2, 263, 2, 1),
+])
+def test_fast_kernels_match_reference_kernels(dtype, tol, N, H, C, O, k, stride):
+    """The GEMM kernels against the plain loops, at the paper's shapes and wide odd ones."""
+    rng = np.random.default_rng(N * 1000 + O)
+    x = rng.standard_normal((N, H, H, C)).astype(dtype)
+    w = rng.standard_normal((k, k, C, O)).astype(dtype)
+    b = rng.standard_normal(O).astype(dtype)
+    for relu in (False, True):
+        y_fast, y_ref = run_conv(kernels, x, w, b, stride, relu), run_conv(reference_kernels, x, w, b, stride, relu)
+        np.testing.assert_allclose(y_fast, y_ref, rtol=tol, atol=tol * np.abs(y_ref).max())
+    dy = rng.standard_normal(y_ref.shape).astype(dtype)
+    grads = []
+    for impl in (kernels, reference_kernels):
+        g = (np.zeros_like(x), np.zeros_like(w), np.zeros_like(b))
+        impl.conv2d_backward(*g, dy, x, w, stride, True)
+        grads.append(g)
+    for a, r in zip(*grads):
+        np.testing.assert_allclose(a, r, rtol=tol, atol=tol * np.abs(r).max())
+    # dense at the paper's fully-connected shape and batch sizes 1..6
+    xd = rng.standard_normal((N, 2592 if O == 16 else 37)).astype(dtype)
+    wd = rng.standard_normal((xd.shape[1], 256 if O == 16 else O)).astype(dtype)
+    bd = rng.standard_normal(wd.shape[1]).astype(dtype)
+    y_fast, y_ref = run_dense(kernels, xd, wd, bd), run_dense(reference_kernels, xd, wd, bd)
+    np.testing.assert_allclose(y_fast, y_ref, rtol=tol, atol=tol * np.abs(y_ref).max())
+    dyd = rng.standard_normal(y_ref.shape).astype(dtype)
+    grads = []
+    for impl in (kernels, reference_kernels):
+        g = (np.zeros_like(xd), np.zeros_like(wd), np.zeros_like(bd))
+        impl.dense_backward(*g, dyd, xd, wd, True)
+        grads.append(g)
+    for a, r in zip(*grads):
+        np.testing.assert_allclose(a, r, rtol=tol, atol=tol * np.abs(r).max())
