@@ -4,15 +4,18 @@ The arrays are ``multiprocessing.RawArray`` objects: they live in an arena
 file that is unlinked as soon as it is created, so no exit path (normal,
 Ctrl-C, SIGKILL of a worker or of the whole group) can leave anything behind
 in /dev/shm.  They are handed to spawned workers as Process arguments and
-viewed as NumPy arrays without copying.  Nothing locks theta (Hogwild); only
-T is updated under a lock, so that every value of T is seen by exactly one
-worker.
+viewed as NumPy arrays without copying.  Nothing locks theta (Hogwild); T's
+increments are atomic, so that every value of T is seen by exactly one
+worker.  T is incremented with an atomic instruction (``atomic.fetch_add``),
+not a lock: no named semaphore is created, so nothing can leak, and a killed
+worker cannot leave a lock held.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .algorithms.common import Shared
+from .atomic import fetch_add
 
 _TYPECODES = {np.dtype(np.float32): "f", np.dtype(np.float64): "d"}
 
@@ -20,21 +23,20 @@ _TYPECODES = {np.dtype(np.float32): "f", np.dtype(np.float64): "d"}
 class SharedCounter:
     """The global step counter T in shared memory; increment is atomic."""
 
-    def __init__(self, raw, lock):
-        self._raw, self._lock = raw, lock
+    def __init__(self, raw):
+        self._raw = raw
+        self._cell = np.frombuffer(raw, dtype=np.int64)
 
     def increment(self):
         """T <- T + 1; returns the new T (fetch-and-add)."""
-        with self._lock:
-            self._raw.value += 1
-            return self._raw.value
+        return int(fetch_add(self._cell, 0, 1))
 
     @property
     def value(self):
-        return self._raw.value          # an aligned 8-byte read: no lock needed
+        return int(self._cell[0])      # an aligned 8-byte read
 
     def __reduce__(self):
-        return (SharedCounter, (self._raw, self._lock))
+        return (SharedCounter, (self._raw,))
 
 
 class LocalCounter:
@@ -58,7 +60,7 @@ class SharedBlock:
         self.theta = mp_context.RawArray(code, n_params)
         self.theta_minus = mp_context.RawArray(code, n_params) if with_target else None
         self.opt_stat = mp_context.RawArray(code, n_params)
-        self.counter = SharedCounter(mp_context.RawValue("q", 0), mp_context.Lock())
+        self.counter = SharedCounter(mp_context.RawArray("q", 1))
         self.stop = mp_context.RawValue("i", 0)     # the stop event, set by the parent
 
     def views(self):

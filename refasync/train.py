@@ -129,6 +129,8 @@ def warm_up(net, dtype):
     """Compile (or load from Numba's cache) every kernel in this process first,
     so that workers start from a warm cache."""
     from . import optim
+    from .atomic import fetch_add
+    fetch_add(np.zeros(1, np.int64), 0, 1)
     theta = net.init(np.random.default_rng(0), dtype)
     obs = np.zeros((1,) + net.input_shape, dtype=np.uint8 if net.input_kind == "pixels" else dtype)
     out, cache = net.forward(theta, obs)

@@ -1,0 +1,179 @@
+"""The command lines as a user runs them: subprocesses with tiny budgets."""
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ALGOS = ["q", "sarsa", "nq", "a3c"]
+
+
+def shm():
+    return set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+
+
+def run(args, timeout=240, **kw):
+    return subprocess.run([sys.executable, "-m"] + args, cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, **kw)
+
+
+def train_args(tmp_path, *extra, name="run"):
+    return ["refasync.train", "--no-progress", "--out", str(tmp_path / name), *extra]
+
+
+def read_episodes(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_tiny_training_run_writes_the_run_folder(tmp_path, algo):
+    before = shm()
+    r = run(train_args(tmp_path, "--algo", algo, "--steps", "3000", "--workers", "2",
+                       "--eval-episodes", "2"))
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "run"
+    for name in ("config.json", "episodes.csv", "progress.csv", "checkpoint.npz"):
+        assert (out / name).is_file(), name
+    assert "greedy evaluation" in r.stdout and "done: T=3,000" in r.stdout
+    episodes = read_episodes(out / "episodes.csv")
+    assert len(episodes) > 10 and {e["worker"] for e in episodes} == {"0", "1"}
+    with np.load(out / "checkpoint.npz", allow_pickle=False) as z:
+        assert int(z["T"]) >= 3000 and np.all(np.isfinite(z["theta"]))
+    ev = run(["refasync.evaluate", str(out), "--episodes", "2"])
+    assert ev.returncode == 0, ev.stderr
+    assert "mean" in ev.stdout
+    assert shm() <= before
+
+
+@pytest.mark.parametrize("args,expect", [
+    (["--algo", "dqn"], "unknown algorithm"),
+    (["--env", "NoSuchEnv-v9"], "unknown environment"),
+    (["--env", "Pendulum-v1"], "discrete actions"),
+    (["--steps", "0"], "--steps"),
+    (["--workers", "-1"], "--workers"),
+    (["--lr", "-0.1"], "--lr"),
+    (["--t-max", "0"], "--t-max"),
+    (["--gamma", "1.5"], "--gamma"),
+    (["--steps", "ten"], "invalid int value"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, expect):
+    r = run(train_args(tmp_path, *args), timeout=60)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and expect in lines[0], r.stderr
+    assert "Traceback" not in r.stderr + r.stdout
+
+
+def test_evaluate_bad_run_folders(tmp_path):
+    r = run(["refasync.evaluate", str(tmp_path / "missing")], timeout=60)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text('{"algo": "a3c", "env": "CartPole-v1", "obs_shape": [4], '
+                                        '"n_actions": 2, "network": "mlp", "hidden": [64, 64]}')
+    (broken / "checkpoint.npz").write_bytes(b"not a zip file")
+    r = run(["refasync.evaluate", str(broken)], timeout=60)
+    assert r.returncode == 2 and "corrupt" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_deterministic_runs_are_bitwise_reproducible(tmp_path):
+    def once(name, seed):
+        r = run(train_args(tmp_path, "--algo", "a3c", "--steps", "4000", "--workers", "3",
+                           "--deterministic", "--seed", str(seed), "--eval-episodes", "0", name=name))
+        assert r.returncode == 0, r.stderr
+        with np.load(tmp_path / name / "checkpoint.npz", allow_pickle=False) as z:
+            theta = z["theta"]
+        episodes = [(e["T"], e["worker"], e["return"], e["length"])
+                    for e in read_episodes(tmp_path / name / "episodes.csv")]
+        return theta, episodes
+
+    a, ep_a = once("a", 7)
+    b, ep_b = once("b", 7)
+    c, ep_c = once("c", 8)
+    assert a.tobytes() == b.tobytes()
+    assert ep_a == ep_b and len(ep_a) > 20
+    assert not np.array_equal(a, c) and ep_a != ep_c
+
+
+def worker_pids(parent_pid):
+    """PIDs of the spawned workers of a process (not its resource tracker)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if ppid == parent_pid and b"spawn_main" in cmd:
+            pids.append(int(entry))
+    return pids
+
+
+def start_long_run(tmp_path, *extra):
+    p = subprocess.Popen([sys.executable, "-m"] + train_args(tmp_path, "--steps", "100000000",
+                         "--workers", "2", *extra), cwd=ROOT, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    progress = tmp_path / "run" / "progress.csv"
+    while time.monotonic() < deadline:      # wait until training is under way
+        if progress.exists() and len(progress.read_text().splitlines()) >= 2:
+            break
+        assert p.poll() is None, p.communicate()
+        time.sleep(0.2)
+    else:
+        p.kill()
+        pytest.fail("training did not start")
+    return p
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupt_saves_and_exits_cleanly(tmp_path, sig, code):
+    before = shm()
+    p = start_long_run(tmp_path, "--algo", "a3c")
+    workers = worker_pids(p.pid)
+    assert len(workers) == 2
+    if sig == signal.SIGINT:      # Ctrl-C reaches the whole foreground group
+        for pid in [p.pid] + workers:
+            os.kill(pid, signal.SIGINT)
+    else:
+        p.send_signal(sig)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == code, err
+    assert "Traceback" not in err
+    assert (tmp_path / "run" / "checkpoint.npz").is_file()
+    assert "run folder" in out
+    for pid in workers:
+        assert not os.path.exists(f"/proc/{pid}") or "Z" in open(f"/proc/{pid}/stat").read().split()[2]
+    assert shm() <= before
+
+
+def test_a_killed_worker_is_reported_and_stops_the_run(tmp_path):
+    before = shm()
+    p = start_long_run(tmp_path, "--algo", "nq")
+    workers = worker_pids(p.pid)
+    t0 = time.monotonic()
+    os.kill(workers[1], signal.SIGKILL)
+    out, err = p.communicate(timeout=60)
+    assert time.monotonic() - t0 < 15
+    assert p.returncode == 1
+    assert "worker 1 was killed by signal SIGKILL" in err
+    assert (tmp_path / "run" / "checkpoint.npz").is_file()
+    assert shm() <= before
+
+
+def test_non_finite_parameters_stop_the_run_with_a_clear_message(tmp_path):
+    r = run(train_args(tmp_path, "--algo", "q", "--steps", "200000", "--workers", "2",
+                       "--lr", "1e30", "--max-grad-norm", "0"))
+    assert r.returncode == 1
+    assert "non-finite" in r.stderr and "T=" in r.stderr and "worker" in r.stderr
+    assert "Traceback" not in r.stderr
