@@ -21,7 +21,7 @@ def is_atari(env_id):
     return env_id.startswith("ALE/")
 
 
-def make_env(env_id, life_loss_terminal=False):
+def make_env(env_id):
     """A gymnasium environment with a Discrete action space, or ConfigError."""
     try:
         if is_atari(env_id):
@@ -30,7 +30,7 @@ def make_env(env_id, life_loss_terminal=False):
             env = gym.make(env_id, frameskip=1, repeat_action_probability=0.0)
             env = gym.wrappers.AtariPreprocessing(
                 env, noop_max=30, frame_skip=FRAME_SKIP, screen_size=84,
-                terminal_on_life_loss=life_loss_terminal, grayscale_obs=True, scale_obs=False)
+                terminal_on_life_loss=False, grayscale_obs=True, scale_obs=False)
             env = gym.wrappers.FrameStackObservation(env, 4)
         else:
             env = gym.make(env_id)
@@ -61,37 +61,57 @@ def env_spec(env_id):
 class EpisodeEnv:
     """The worker's view of its environment: clipped rewards, raw scores logged.
 
-    ``step`` returns (s', r, terminated, truncated) where r is the reward the
+    ``step`` returns (s', r, terminal, truncated) where r is the reward the
     learner sees (clipped to [-1, 1] when ``clip_rewards``, ADDITION 7) and the
-    raw reward is added to the episode score reported through ``on_episode``
-    (score, length) when an episode ends.
+    raw reward is added to the game score reported through ``on_episode``
+    (score, length) when the game ends.
+
+    With ``life_loss_terminal`` (ADDITION 13, Atari only) a lost life is
+    terminal for the learner, but the game goes on: the next ``reset()``
+    returns the current state instead of restarting the game, and the logged
+    score is the whole game's.
     """
 
-    def __init__(self, env, seed, clip_rewards, on_episode):
+    def __init__(self, env, seed, clip_rewards, on_episode, life_loss_terminal=False):
         self.env = env
         self.clip_rewards = clip_rewards
         self.on_episode = on_episode
+        self.life_loss_terminal = life_loss_terminal and hasattr(env.unwrapped, "ale")
         self._seed = seed
+        self._obs = None
+        self._game_over = True
         self.score = 0.0
         self.length = 0
 
+    def _lives(self):
+        return self.env.unwrapped.ale.lives() if self.life_loss_terminal else 0
+
     def reset(self):
+        if not self._game_over:           # only a life was lost: continue the same game
+            return self._obs
         if self._seed is not None:        # seed once; later resets continue the stream
             obs, _ = self.env.reset(seed=self._seed)
             self._seed = None
         else:
             obs, _ = self.env.reset()
         self.score, self.length = 0.0, 0
-        return np.asarray(obs)
+        self._game_over = False
+        self._obs = np.asarray(obs)
+        return self._obs
 
     def step(self, a):
+        lives = self._lives()
         obs, reward, terminated, truncated, _ = self.env.step(int(a))
         self.score += float(reward)
         self.length += 1
+        self._obs = np.asarray(obs)
         if terminated or truncated:
+            self._game_over = True
             self.on_episode(self.score, self.length)
+        elif self._lives() < lives:
+            terminated = True             # ADDITION 13: terminal for learning only
         r = float(np.clip(reward, -1.0, 1.0)) if self.clip_rewards else float(reward)
-        return np.asarray(obs), r, bool(terminated), bool(truncated)
+        return self._obs, r, bool(terminated), bool(truncated)
 
     def close(self):
         self.env.close()

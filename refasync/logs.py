@@ -23,7 +23,8 @@ CHECKPOINT_FORMAT = 1
 
 
 def save_checkpoint(path, shared, cfg):
-    """Write checkpoint.npz atomically; returns False (and writes nothing) if theta is not finite."""
+    """Write checkpoint.npz atomically; returns False (and writes nothing) if theta is
+    not finite, so the last good checkpoint stays (ADDITION 10)."""
     theta = np.array(shared.theta)
     if not np.all(np.isfinite(theta)):
         return False
@@ -67,6 +68,8 @@ class RunRecorder:
         self._pr = csv.writer(self._pr_file)
         self._pr.writerow(["wall_s", "T", "frames", "steps_per_s", "episodes", "mean_return_100",
                            "updates", "loss_mean", "grad_norm_mean", "grad_norm_max", "entropy_mean"])
+        self.first_step_unix = None       # wall clock when the first worker began training
+        self.worker_peak_rss_mb = {}
         self.bar = None
         if progress:
             from tqdm import tqdm
@@ -84,6 +87,13 @@ class RunRecorder:
             self.best_mean_100 = max(self.best_mean_100, self.mean_100)
         self._ep.writerow([T, T * self.frames_per_step, worker, f"{score:.6g}", length,
                            f"{time.monotonic() - self.t0:.3f}"])
+
+    def worker_started(self, worker):
+        if self.first_step_unix is None:
+            self.first_step_unix = time.time()
+
+    def worker_done(self, worker, peak_rss_mb):
+        self.worker_peak_rss_mb[worker] = peak_rss_mb
 
     def stats(self, msg):
         n, loss, gn, gn_max, ent = msg
@@ -148,6 +158,24 @@ class RunRecorder:
     @property
     def wall(self):
         return time.monotonic() - self.t0
+
+    def write_summary(self, status, message, start_unix, extra=None):
+        """summary.json: what the run reached, and how fast, for people and tools."""
+        T = min(self.T, self.cfg.steps)
+        summary = {
+            "status": status, "message": message, "T": T, "frames": T * self.frames_per_step,
+            "wall_s": self.wall, "steps_per_s": T / max(self.wall, 1e-9),
+            "episodes": self.n_episodes, "mean_return_100": self.mean_100,
+            "best_mean_return_100": self.best_mean_100 if self.best_mean_100 > -math.inf else None,
+            "startup_s": (self.first_step_unix - start_unix) if self.first_step_unix else None,
+            "worker_peak_rss_mb": [self.worker_peak_rss_mb[k] for k in sorted(self.worker_peak_rss_mb)],
+            **(extra or {}),
+        }
+        summary = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                   for k, v in summary.items()}
+        with open(os.path.join(self.out, "summary.json"), "w") as f:
+            json.dump(summary, f, indent=2)
+        return summary
 
 
 def write_config(out_dir, cfg, extra):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import multiprocessing.connection
 import os
+import resource
 import signal
 import time
 import traceback
@@ -58,7 +59,7 @@ def make_worker(worker_id, cfg, spec, shared, on_episode):
     """The worker generator of cfg.algo for one actor-learner, and its env."""
     obs_shape, n_actions, _ = spec
     rng, env_seed = worker_seeds(cfg.seed, cfg.workers)[worker_id]
-    env = EpisodeEnv(make_env(cfg.env), env_seed, cfg.clip_rewards, on_episode)
+    env = EpisodeEnv(make_env(cfg.env), env_seed, cfg.clip_rewards, on_episode, cfg.life_loss_terminal)
     ctx = WorkerContext(worker_id, cfg, build_network(cfg, obs_shape, n_actions), env, rng, shared)
     return WORKERS[cfg.algo](ctx), env
 
@@ -100,6 +101,7 @@ def run_deterministic(cfg, spec, theta0, recorder):
     recorder.attach(shared)
     stats = _Stats()
     live = list(range(cfg.workers))
+    recorder.worker_started(0)
     try:
         while live:
             for i in list(live):
@@ -134,6 +136,7 @@ def _worker_main(worker_id, cfg, spec, block, conn):
 
         gen, env = make_worker(worker_id, cfg, spec, shared, on_episode)
         stats, last = _Stats(), time.monotonic()
+        parent = os.getppid()
         conn.send(("started", worker_id))
         for y in gen:
             stats.add(y)
@@ -142,11 +145,14 @@ def _worker_main(worker_id, cfg, spec, block, conn):
                 conn.send(("stats", worker_id, stats.message()))
                 stats.reset()
                 last = now
+                if os.getppid() != parent:      # the parent died (e.g. SIGKILL): stop too
+                    break
             if block.stop.value:
                 break
         conn.send(("stats", worker_id, stats.message()))
         env.close()
-        conn.send(("done", worker_id))
+        peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # Linux: KiB
+        conn.send(("done", worker_id, peak_rss_mb))
     except NonFiniteError as e:
         conn.send(("error", worker_id, str(e)))
         os._exit(1)
@@ -222,7 +228,10 @@ def _dispatch(msg, recorder, done):
         recorder.episode(msg[2], worker_id, msg[3], msg[4])
     elif kind == "stats":
         recorder.stats(msg[2])
+    elif kind == "started":
+        recorder.worker_started(worker_id)
     elif kind == "done":
+        recorder.worker_done(worker_id, msg[2])
         done.add(worker_id)
     elif kind == "error":
         raise WorkerFailed(worker_id, f"worker {worker_id} failed:\n{msg[2]}".rstrip())
@@ -237,7 +246,7 @@ def _stop_all(procs, conns, recorder, done):
             try:
                 while c.poll(0.05):
                     msg = c.recv()
-                    if msg[0] in ("episode", "stats"):
+                    if msg[0] in ("episode", "stats", "done"):
                         _dispatch(msg, recorder, done)
             except (EOFError, OSError):
                 p.join(0.05)

@@ -9,16 +9,19 @@ exit path the logs and the last good checkpoint are in the run folder.
 """
 from __future__ import annotations
 
-import argparse
-import os
-import re
-import signal
-import sys
 import time
 
-import numpy as np
+START_UNIX = time.time()      # for the start-up time reported in summary.json
 
-from . import __version__
+import argparse  # noqa: E402
+import os  # noqa: E402
+import re  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from . import __version__  # noqa: E402
 from .config import ALGORITHMS, OPTIMIZERS, PRESET_SOURCES, Config, ConfigError, preset, resolve_algo, validate
 
 
@@ -85,12 +88,14 @@ def build_parser():
     h.add_argument("--eps-anneal-steps", dest="eps_anneal_steps", type=int)
     h.add_argument("--hidden", type=hidden_sizes, help="MLP hidden sizes, e.g. 64,64")
     h.add_argument("--dtype", choices=("float32", "float64"))
+    h.add_argument("--life-loss-terminal", dest="life_loss_terminal", action="store_const", const=True,
+                   help="Atari: a lost life is terminal for learning (default off)")
     return p
 
 
 HYPER = ("steps", "lr", "gamma", "t_max", "I_target", "I_async_update", "beta", "value_scale",
          "max_grad_norm", "optimizer", "rms_alpha", "rms_eps", "lr_anneal", "eps_anneal_steps",
-         "hidden", "dtype")
+         "hidden", "dtype", "life_loss_terminal")
 
 
 def resolve_config(args):
@@ -207,10 +212,14 @@ def main(argv=None):
     print(f"{'stopped' if status else 'done'}: T={T:,} ({T * spec[2]:,} frames) in {recorder.wall:.1f} s "
           f"({T / max(recorder.wall, 1e-9):,.0f} steps/s), {recorder.n_episodes} episodes, "
           f"mean return of the last 100 = {recorder.mean_100:.2f}")
+    extra = {}
     if status == 0 and eval_episodes:
         from .evaluate import evaluate
         scores = evaluate(cfg, net, np.array(shared.theta), eval_episodes, seed=cfg.seed + 10_000)
         print(f"greedy evaluation: {np.mean(scores):.2f} +- {np.std(scores):.2f} over {eval_episodes} episodes")
+        extra = {"greedy_eval_mean": float(np.mean(scores)), "greedy_eval_std": float(np.std(scores)),
+                 "greedy_eval_episodes": eval_episodes}
+    recorder.write_summary(status, message, START_UNIX, extra)
     if status:
         print(f"{prog}: {message}", file=sys.stderr)
     print(f"run folder: {cfg.out} (config.json, episodes.csv, progress.csv, checkpoint.npz"

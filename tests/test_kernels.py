@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 
 from refasync.nn import kernels, reference_kernels
 
+from numerics import central_diff
+
 IMPLS = pytest.mark.parametrize("K", [kernels, reference_kernels], ids=["fast", "reference"])
 WIDTHS = st.sampled_from([1, 2, 3, 5, 16, 17, 32, 33, 48, 64, 70])
 
@@ -40,21 +42,6 @@ def naive_dense(x, w, b):
         for o in range(w.shape[1]):
             y[n, o] = b[o] + sum(x[n, k] * w[k, o] for k in range(Kin))
     return y
-
-
-def central_diff(f, arr, h=1e-6):
-    """d f / d arr by central differences, one element at a time (float64)."""
-    g = np.zeros_like(arr)
-    flat, gflat = arr.reshape(-1), g.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + h
-        fp = f()
-        flat[i] = old - h
-        fm = f()
-        flat[i] = old
-        gflat[i] = (fp - fm) / (2 * h)
-    return g
 
 
 def floats(rng, shape):

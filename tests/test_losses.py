@@ -7,18 +7,7 @@ from hypothesis import strategies as st
 
 import refasync as ra
 
-
-def fd(f, x, h=1e-6):
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        old = x[i]
-        x[i] = old + h
-        fp = f()
-        x[i] = old - h
-        fm = f()
-        x[i] = old
-        g[i] = (fp - fm) / (2 * h)
-    return g
+from numerics import central_diff as fd
 
 
 batch = st.integers(1, 6)

@@ -45,6 +45,7 @@ def worker(ctx):
     loss = 0.0
 
     t = 0                                                                         # [Alg1 L2]
+    # (ERRATUM 4: the seed notes' numbering of this box is garbled; see the docstring.)
     # [Alg1 L3] theta^- <- theta: theta^- is global, so the runner copies it once
     # before any worker starts, not once per thread (DEVIATION 3).
     d_theta = np.zeros_like(theta)                                                # [Alg1 L4]

@@ -168,7 +168,7 @@ class Network:
 
     # ------------------------------------------------------------------- init
     def init(self, rng, dtype=np.float32):
-        """A fresh flat parameter vector: U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+        """A fresh flat parameter vector: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (ADDITION 6)."""
         theta = np.empty(self.n_params, dtype=dtype)
         for L in self.layers:
             bound = 1.0 / np.sqrt(L.fan_in)

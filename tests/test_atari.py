@@ -1,0 +1,95 @@
+"""The paper's Atari pipeline on real ALE games, with tiny budgets."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from refasync.envs import EpisodeEnv, env_spec, make_env
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_pong_observations_are_4_stacked_84x84_uint8_frames():
+    assert env_spec("ALE/Pong-v5") == ((4, 84, 84), 6, 4)
+    env = make_env("ALE/Pong-v5")
+    obs, _ = env.reset(seed=0)
+    obs = np.asarray(obs)
+    assert obs.shape == (4, 84, 84) and obs.dtype == np.uint8
+    for _ in range(10):
+        obs, *_ = env.step(0)
+    obs = np.asarray(obs)
+    assert obs.shape == (4, 84, 84) and obs.dtype == np.uint8 and obs.max() > obs.min()
+    env.close()
+
+
+def test_action_repeat_and_noop_starts():
+    env = make_env("ALE/Pong-v5")
+    ale = env.unwrapped.ale
+    starts = set()
+    for seed in range(8):
+        env.reset(seed=seed)
+        start = ale.getEpisodeFrameNumber()
+        starts.add(start)
+        assert 0 <= start <= 30                       # up to 30 no-op frames after reset
+        for k in range(1, 6):
+            env.step(env.action_space.sample())
+            assert ale.getEpisodeFrameNumber() == start + 4 * k    # action repeat 4
+    assert len(starts) > 1                            # the number of no-ops is random
+    env.close()
+
+
+def test_reward_clipping_does_not_leak_into_the_logged_score():
+    episodes = []
+    env = EpisodeEnv(make_env("ALE/SpaceInvaders-v5"), 0, True, lambda s, n: episodes.append((s, n)))
+    env.reset()
+    rng = np.random.default_rng(0)
+    learner, raw = [], 0.0
+    for _ in range(400):
+        _, r, terminal, truncated = env.step(rng.integers(6))
+        learner.append(r)
+        if terminal or truncated:
+            break
+    raw = env.score
+    assert all(-1.0 <= r <= 1.0 for r in learner)
+    assert raw > sum(learner) > 0        # invaders are worth 5-30 points; the learner sees 1
+    env.close()
+
+
+def test_life_loss_terminal_keeps_playing_the_same_game():
+    episodes = []
+    env = EpisodeEnv(make_env("ALE/Breakout-v5"), 0, True, lambda s, n: episodes.append((s, n)),
+                     life_loss_terminal=True)
+    env.reset()
+    ale = env.env.unwrapped.ale
+    lives, life_terminals = ale.lives(), 0
+    rng = np.random.default_rng(0)
+    while not episodes:
+        _, _, terminal, truncated = env.step(rng.integers(4))
+        if terminal or truncated:
+            if not episodes:               # a life, not the game: reset continues the game
+                life_terminals += 1
+                frame = ale.getEpisodeFrameNumber()
+                env.reset()
+                assert ale.getEpisodeFrameNumber() == frame
+            else:
+                break
+    assert life_terminals == lives - 1 and len(episodes) == 1
+    env.close()
+
+
+@pytest.mark.parametrize("algo", ["q", "sarsa", "nq", "a3c"])
+def test_smoke_run_on_pong(tmp_path, algo):
+    out = tmp_path / algo
+    r = subprocess.run([sys.executable, "-m", "refasync.train", "--algo", algo, "--env", "ALE/Pong-v5",
+                        "--steps", "300", "--workers", "2", "--no-progress", "--out", str(out)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    config = json.loads((out / "config.json").read_text())
+    assert config["network"] == "atari" and config["clip_rewards"] and config["frames_per_step"] == 4
+    assert config["I_target"] == 10_000 and config["t_max"] == 5 and config["lr"] == 7e-4
+    with np.load(out / "checkpoint.npz", allow_pickle=False) as z:
+        assert z["theta"].shape == (config["n_params"],) and np.all(np.isfinite(z["theta"]))
+    assert "frames" in (out / "progress.csv").read_text().splitlines()[0]

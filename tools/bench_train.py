@@ -1,0 +1,129 @@
+"""Training throughput against the environment-only ceiling, in ONE run.
+
+    python tools/bench_train.py [--env ALE/Pong-v5] [--seconds 30] [--workers 1 2]
+
+For each N in --workers (default: 1, 2 and the machine's core count if larger):
+  (a) the env-only ceiling: N processes step the same wrapped environment
+      (envs.make_env: the paper's Atari pipeline) with random actions;
+  (b) each of the four algorithms trained by ``python -m refasync.train`` with N
+      workers, stopped with SIGINT (Ctrl-C) after --seconds of training.
+Prints agent steps/s, frames/s, the ratio (b)/(a), the seconds from command
+start to the first training step, and the peak resident memory per worker
+(from the run's summary.json). Steady-state rates skip the first progress
+rows (start-up and compilation).
+"""
+import argparse
+import csv
+import json
+import multiprocessing as mp
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+ALGOS = ["one-step-q", "one-step-sarsa", "n-step-q", "a3c"]
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+def _env_worker(env_id, seconds, seed, barrier, out):
+    from refasync.envs import make_env
+    import numpy as np
+    env = make_env(env_id)
+    rng = np.random.default_rng(seed)
+    env.reset(seed=seed)
+    n = env.action_space.n
+    barrier.wait()
+    t0, steps = time.perf_counter(), 0
+    while time.perf_counter() - t0 < seconds:
+        _, _, terminated, truncated, _ = env.step(int(rng.integers(n)))
+        steps += 1
+        if terminated or truncated:
+            env.reset()
+    out.put((steps, time.perf_counter() - t0))
+    env.close()
+
+
+def env_ceiling(env_id, n, seconds):
+    """Total agent steps/s of n processes stepping the env with random actions."""
+    ctx = mp.get_context("spawn")
+    barrier, out = ctx.Barrier(n), ctx.Queue()
+    procs = [ctx.Process(target=_env_worker, args=(env_id, seconds, i, barrier, out)) for i in range(n)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=seconds + 120) for _ in procs]
+    for p in procs:
+        p.join()
+    return sum(s / t for s, t in results)
+
+
+def train_rate(env_id, algo, n, seconds, out_dir):
+    """(steady steps/s, frames per step, start-up s, peak RSS per worker MB) of one training run."""
+    cmd = [sys.executable, "-m", "refasync.train", "--algo", algo, "--env", env_id, "--workers", str(n),
+           "--steps", "1000000000", "--no-progress", "--eval-episodes", "0", "--out", out_dir]
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    progress = os.path.join(out_dir, "progress.csv")
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and p.poll() is None:      # wait for training to start
+        if os.path.exists(progress) and sum(1 for _ in open(progress)) >= 2:
+            break
+        time.sleep(0.2)
+    time.sleep(seconds)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    if p.returncode != 130:
+        raise RuntimeError(f"{algo} with {n} workers ended with {p.returncode}: {err.strip()[-500:]}")
+    with open(progress) as f:
+        rows = list(csv.DictReader(f))
+    rows = rows[2:-1] if len(rows) > 4 else rows          # skip start-up and the final partial row
+    (a, b) = rows[0], rows[-1]
+    rate = (int(b["T"]) - int(a["T"])) / max(float(b["wall_s"]) - float(a["wall_s"]), 1e-9)
+    with open(os.path.join(out_dir, "summary.json")) as f:
+        summary = json.load(f)
+    with open(os.path.join(out_dir, "config.json")) as f:
+        fps = json.load(f)["frames_per_step"]
+    return rate, fps, summary["startup_s"], max(summary["worker_peak_rss_mb"] or [float("nan")])
+
+
+def main():
+    cores = os.cpu_count() or 1
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--env", default="ALE/Pong-v5")
+    ap.add_argument("--seconds", type=float, default=30.0, help="training seconds per measurement")
+    ap.add_argument("--workers", type=int, nargs="+", default=sorted({1, 2, cores}))
+    ap.add_argument("--algos", nargs="+", default=ALGOS, choices=ALGOS)
+    args = ap.parse_args()
+    for k in THREAD_VARS:
+        os.environ[k] = "1"
+    print(f"{args.env}: {args.seconds:.0f} s per measurement, {cores} cores; "
+          f"started {time.strftime('%Y-%m-%d %H:%M:%S')}", flush=True)
+    print(f"{'N':>2} {'what':16s} {'steps/s':>9s} {'frames/s':>9s} {'/ceiling':>9s} {'start-up s':>10s} "
+          f"{'peak MB/worker':>14s}", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        rates = {}
+        for n in args.workers:
+            ceiling = env_ceiling(args.env, n, args.seconds)
+            fps = 4 if args.env.startswith("ALE/") else 1
+            print(f"{n:>2} {'env only':16s} {ceiling:9,.0f} {ceiling * fps:9,.0f} {'1.00':>9s}", flush=True)
+            for algo in args.algos:
+                rate, fps, startup, rss = train_rate(args.env, algo, n, args.seconds,
+                                                     os.path.join(tmp, f"{algo}-{n}"))
+                rates[(algo, n)] = rate
+                print(f"{n:>2} {algo:16s} {rate:9,.0f} {rate * fps:9,.0f} {rate / ceiling:9.2f} "
+                      f"{startup:10.1f} {rss:14.0f}", flush=True)
+        if len(args.workers) > 1:
+            lo, hi = min(args.workers), max(args.workers)
+            print("\nscaling " + ", ".join(
+                f"{algo} {rates[(algo, hi)] / rates[(algo, lo)]:.2f}x" for algo in args.algos)
+                + f" ({hi} workers vs {lo})")
+        a3c = [rates[(a, n)] for a, n in rates if a == "a3c"]
+        if a3c:
+            n = max(args.workers)
+            print("vs A3C at N=%d: " % n + ", ".join(
+                f"{algo} {rates[(algo, n)] / rates[('a3c', n)]:.2f}" for algo in args.algos))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
