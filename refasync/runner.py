@@ -175,6 +175,9 @@ def run_processes(cfg, spec, theta0, recorder):
 
     saved_env = {k: os.environ.get(k) for k in THREAD_VARS}
     os.environ.update({k: "1" for k in THREAD_VARS})        # one thread per worker
+    # A spawned child inherits an IGNORED SIGINT through exec, so workers ignore
+    # Ctrl-C from their first instruction, even while still importing.
+    saved_sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)
     procs, conns = [], []
     try:
         for i in range(cfg.workers):
@@ -186,6 +189,7 @@ def run_processes(cfg, spec, theta0, recorder):
             procs.append(p)
             conns.append(recv)
     finally:
+        signal.signal(signal.SIGINT, saved_sigint)
         for k, v in saved_env.items():
             if v is None:
                 os.environ.pop(k, None)

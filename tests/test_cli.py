@@ -177,3 +177,26 @@ def test_non_finite_parameters_stop_the_run_with_a_clear_message(tmp_path):
     assert r.returncode == 1
     assert "non-finite" in r.stderr and "T=" in r.stderr and "worker" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_ctrl_c_while_workers_are_starting(tmp_path):
+    """Ctrl-C reaches workers that are still importing: no traceback, exit 130."""
+    before = shm()
+    p = subprocess.Popen([sys.executable, "-m"] + train_args(tmp_path, "--steps", "100000000",
+                         "--workers", "2", "--algo", "nq"), cwd=ROOT, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    workers = []
+    while len(workers) < 2 and time.monotonic() < deadline:
+        workers = worker_pids(p.pid)
+        time.sleep(0.01)
+    assert len(workers) == 2
+    for pid in [p.pid] + workers:
+        try:
+            os.kill(pid, signal.SIGINT)
+        except ProcessLookupError:
+            pass
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert shm() <= before
