@@ -7,6 +7,9 @@ learning_curve.png; and the live progress bar.
                    loss_mean, grad_norm_mean, grad_norm_max, entropy_mean
     checkpoint.npz theta, theta_minus (Q methods), opt_stat, T, format_version
                    (plain arrays: np.load(..., allow_pickle=False))
+    summary.json   status, T, frames, wall time, steps/s, episodes, mean-100 return,
+                   start-up seconds to the first training step, each worker's peak
+                   resident memory, the greedy evaluation if one ran
 """
 from __future__ import annotations
 

@@ -56,6 +56,16 @@ def hidden_sizes(text):
     return sizes
 
 
+def float_list(text):
+    try:
+        values = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers like 0.1,0.01,0.5, got {text!r}") from None
+    if not values or any(not 0.0 <= v <= 1.0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected numbers in [0, 1], got {text!r}")
+    return values
+
+
 def build_parser():
     p = OneLineParser(prog="python -m refasync.train",
                       description="Train one of the asynchronous algorithms of Mnih et al. 2016.")
@@ -86,6 +96,10 @@ def build_parser():
     h.add_argument("--rms-eps", dest="rms_eps", type=float)
     h.add_argument("--no-lr-anneal", dest="lr_anneal", action="store_const", const=False)
     h.add_argument("--eps-anneal-steps", dest="eps_anneal_steps", type=int)
+    h.add_argument("--eps-finals", dest="eps_finals", type=float_list,
+                   help="final epsilons each worker samples from, e.g. 0.1,0.01,0.5")
+    h.add_argument("--eps-probs", dest="eps_probs", type=float_list,
+                   help="their probabilities, e.g. 0.4,0.3,0.3")
     h.add_argument("--hidden", type=hidden_sizes, help="MLP hidden sizes, e.g. 64,64")
     h.add_argument("--dtype", choices=("float32", "float64"))
     h.add_argument("--life-loss-terminal", dest="life_loss_terminal", action="store_const", const=True,
@@ -95,7 +109,7 @@ def build_parser():
 
 HYPER = ("steps", "lr", "gamma", "t_max", "I_target", "I_async_update", "beta", "value_scale",
          "max_grad_norm", "optimizer", "rms_alpha", "rms_eps", "lr_anneal", "eps_anneal_steps",
-         "hidden", "dtype", "life_loss_terminal")
+         "hidden", "dtype", "life_loss_terminal", "eps_finals", "eps_probs")
 
 
 def resolve_config(args):

@@ -73,3 +73,22 @@ def cliff():
         [(1, 1.0, True), (1, CLIFF_PENALTY, True)],
         [(2, 0.8, True), (2, 0.8, True)],
     ]
+
+
+class RaisingEnv(TabularEnv):
+    """A chain that raises after ``fail_after`` steps: a worker that crashes."""
+
+    def __init__(self, fail_after=50):
+        super().__init__(chain(5))
+        self.steps, self.fail_after = 0, fail_after
+
+    def step(self, a):
+        self.steps += 1
+        if self.steps > self.fail_after:
+            raise RuntimeError("boom from inside the environment")
+        return super().step(a)
+
+
+# Usable from spawned workers as gym.make("tests.mdps:RefasyncTest/Raise-v0")
+if "RefasyncTest/Raise-v0" not in gym.registry:
+    gym.register(id="RefasyncTest/Raise-v0", entry_point=RaisingEnv)

@@ -200,3 +200,13 @@ def test_ctrl_c_while_workers_are_starting(tmp_path):
     assert p.returncode == 130, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     assert shm() <= before
+
+
+def test_a_worker_that_raises_is_reported_with_its_traceback(tmp_path):
+    before = shm()
+    r = run(train_args(tmp_path, "--algo", "a3c", "--env", "tests.mdps:RefasyncTest/Raise-v0",
+                       "--steps", "100000", "--workers", "2"), timeout=120)
+    assert r.returncode == 1
+    assert "failed" in r.stderr and "Traceback" in r.stderr and "boom from inside the environment" in r.stderr
+    assert (tmp_path / "run" / "checkpoint.npz").is_file()
+    assert shm() <= before

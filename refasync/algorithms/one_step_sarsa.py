@@ -56,6 +56,10 @@ def worker(ctx):
             d_theta[:] = 0                                                        # [Alg1 L18]
             yield {"loss": loss, "grad_norm": grad_norm}
             loss = 0.0
+            if not episode_over:
+                # a was chosen before this update; L10 differentiates Q(s, a; theta) at
+                # the theta it will be accumulated at, so evaluate it again.
+                q_s, cache_s = q_values(net, theta, s)
         if episode_over:
             s = env.reset()                                                       # ADDITION 11
             q_s, cache_s = q_values(net, theta, s)
