@@ -43,6 +43,7 @@ def worker(ctx):
     update = AsynchronousUpdate(ctx)
     eps_final = sample_final_epsilon(rng, cfg.eps_finals, cfg.eps_probs)          # ADDITION 8
     loss = 0.0
+    caches, d_qs = [], []        # L10's terms, back-propagated together at L17 (DEVIATION 4)
 
     t = 0                                                                         # [Alg1 L2]
     # (ERRATUM 4: the seed notes' numbering of this box is garbled; see the docstring.)
@@ -58,7 +59,7 @@ def worker(ctx):
         q_next_minus, _ = q_values(net, theta_minus, s_next)
         y = one_step_q_target([r], q_next_minus[None], [terminal], gamma)         # [Alg1 L9]
         L, d_q = q_loss_grad(q_s[None], [a], y)
-        net.backward(theta, cache_s, d_q, d_theta)                                # [Alg1 L10]
+        caches.append(cache_s), d_qs.append(d_q)                                  # [Alg1 L10]
         loss += L
         s = s_next                                                                # [Alg1 L11]
         T_now = T.increment()                                                     # [Alg1 L12]
@@ -67,8 +68,10 @@ def worker(ctx):
             theta_minus[:] = theta                                                # [Alg1 L14]
         episode_over = terminal or truncated
         if t % cfg.I_async_update == 0 or episode_over:                           # [Alg1 L16]
+            net.backward(theta, net.stack_caches(caches), np.concatenate(d_qs), d_theta)  # [Alg1 L10]
             grad_norm = update(d_theta, T_now)                                    # [Alg1 L17]
             d_theta[:] = 0                                                        # [Alg1 L18]
+            caches.clear(), d_qs.clear()
             yield {"loss": loss, "grad_norm": grad_norm}
             loss = 0.0
         if episode_over:

@@ -29,6 +29,7 @@ def worker(ctx):
         return epsilon_greedy(q, epsilon_at(T.value, eps_final, cfg.eps_anneal_steps), rng)
 
     loss = 0.0
+    caches, d_qs = [], []        # L10's terms, back-propagated together at L17 (DEVIATION 4)
     t = 0                                                                         # [Alg1 L2]
     # [Alg1 L3] theta^- <- theta: done once by the runner (DEVIATION 3).
     d_theta = np.zeros_like(theta)                                                # [Alg1 L4]
@@ -43,7 +44,7 @@ def worker(ctx):
         # ADDITION 9: a time-limit truncation is not terminal: bootstrap from s'.
         y = one_step_sarsa_target([r], q_next_minus[None], [a_next], [terminal], gamma)  # [Alg1 L9']
         L, d_q = q_loss_grad(q_s[None], [a], y)
-        net.backward(theta, cache_s, d_q, d_theta)                                # [Alg1 L10]
+        caches.append(cache_s), d_qs.append(d_q)                                  # [Alg1 L10]
         loss += L
         s, a, q_s, cache_s = s_next, a_next, q_next, cache_next                   # [Alg1 L11]
         T_now = T.increment()                                                     # [Alg1 L12]
@@ -52,8 +53,10 @@ def worker(ctx):
             theta_minus[:] = theta                                                # [Alg1 L14]
         episode_over = terminal or truncated
         if t % cfg.I_async_update == 0 or episode_over:                           # [Alg1 L16]
+            net.backward(theta, net.stack_caches(caches), np.concatenate(d_qs), d_theta)  # [Alg1 L10]
             grad_norm = update(d_theta, T_now)                                    # [Alg1 L17]
             d_theta[:] = 0                                                        # [Alg1 L18]
+            caches.clear(), d_qs.clear()
             yield {"loss": loss, "grad_norm": grad_norm}
             loss = 0.0
             if not episode_over:
