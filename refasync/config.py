@@ -14,6 +14,7 @@ value carries its source in ``PRESET_SOURCES``.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 ALGORITHMS = ("one-step-q", "one-step-sarsa", "n-step-q", "a3c")
@@ -31,7 +32,7 @@ class Config:
     algo: str = "a3c"
     env: str = "CartPole-v1"
     workers: int = 2
-    steps: int = 200_000                 # T_max, agent steps
+    steps: int = 200_000                 # ADDITION 12: T_max in agent steps, not frames
     seed: int = 0
     deterministic: bool = False
     out: str | None = None
@@ -159,14 +160,25 @@ def resolve_algo(name):
                           f"{', '.join(ALGORITHMS)} (aliases q, sarsa, nq, a3c)") from None
 
 
+def flag(name):
+    """The command-line flag of a Config field: I_target -> --i-target."""
+    return "--" + name.lower().replace("_", "-")
+
+
 def validate(cfg):
     """Raise ConfigError (one line) for values the algorithms cannot run with."""
     def positive(name, integer=True):
         v = getattr(cfg, name)
         if (integer and not isinstance(v, int)) or not v > 0:
-            raise ConfigError(f"--{name.replace('_', '-')} must be a positive "
+            raise ConfigError(f"{flag(name)} must be a positive "
                               f"{'integer' if integer else 'number'}, got {v!r}")
 
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ConfigError(f"{flag(f.name)} must be a finite number, got {v}")
+    if not isinstance(cfg.seed, int) or cfg.seed < 0:
+        raise ConfigError(f"--seed must be a non-negative integer, got {cfg.seed!r}")
     if cfg.algo not in ALGORITHMS:
         raise ConfigError(f"unknown algorithm {cfg.algo!r}")
     for name in ("workers", "steps", "t_max", "I_async_update", "I_target", "eps_anneal_steps"):

@@ -21,6 +21,20 @@ def is_atari(env_id):
     return env_id.startswith("ALE/")
 
 
+class OneHotObservation(gym.ObservationWrapper):
+    """Discrete observations n -> one-hot float32 vectors, for the MLP."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        self.n = int(env.observation_space.n)
+        self.observation_space = gym.spaces.Box(0.0, 1.0, (self.n,), np.float32)
+
+    def observation(self, observation):
+        o = np.zeros(self.n, np.float32)
+        o[int(observation)] = 1.0
+        return o
+
+
 def make_env(env_id):
     """A gymnasium environment with a Discrete action space, or ConfigError."""
     try:
@@ -34,6 +48,8 @@ def make_env(env_id):
             env = gym.wrappers.FrameStackObservation(env, 4)
         else:
             env = gym.make(env_id)
+            if isinstance(env.observation_space, gym.spaces.Discrete):
+                env = OneHotObservation(env)      # FrozenLake, Taxi, CliffWalking, ...
     except gym.error.Error as e:
         raise ConfigError(f"unknown environment {env_id!r}: {e}") from None
     except ImportError as e:
@@ -110,7 +126,7 @@ class EpisodeEnv:
             self.on_episode(self.score, self.length)
         elif self._lives() < lives:
             terminated = True             # ADDITION 13: terminal for learning only
-        r = float(np.clip(reward, -1.0, 1.0)) if self.clip_rewards else float(reward)
+        r = float(np.clip(reward, -1.0, 1.0)) if self.clip_rewards else float(reward)  # ADDITION 7: reward clipping
         return self._obs, r, bool(terminated), bool(truncated)
 
     def close(self):

@@ -16,8 +16,12 @@ from .algorithms.common import epsilon_greedy, sample_action
 from .config import Config, ConfigError
 
 
-def evaluate(cfg, net, theta, episodes, seed=0, epsilon=0.0, greedy=True, max_steps=None):
-    """Raw scores of ``episodes`` episodes of the policy given by theta."""
+MAX_EPISODE_STEPS = 100_000     # a cap for environments without a time limit
+
+
+def evaluate(cfg, net, theta, episodes, seed=0, epsilon=0.0, greedy=True, max_steps=MAX_EPISODE_STEPS):
+    """Raw scores of ``episodes`` episodes of the policy given by theta (each
+    cut after ``max_steps`` agent steps)."""
     from .envs import make_env
     env = make_env(cfg.env)
     rng = np.random.default_rng(seed)
@@ -60,7 +64,7 @@ def load_run(run_dir):
         cfg = Config.from_dict(d)
         net = build_network(cfg, tuple(d["obs_shape"]), int(d["n_actions"]))
         theta = load_checkpoint(ckpt_path)["theta"]
-    except (ValueError, KeyError, TypeError, OSError) as e:
+    except Exception as e:   # any unreadable file is the user's input, not our bug
         raise ConfigError(f"corrupt run folder {run_dir!r}: {type(e).__name__}: {e}") from None
     if theta.shape != (net.n_params,):
         raise ConfigError(f"corrupt run folder {run_dir!r}: checkpoint has {theta.shape[0]} parameters, "
@@ -84,8 +88,15 @@ def main(argv=None):
     except ConfigError as e:
         print(f"{p.prog}: error: {e}", file=sys.stderr)
         return 2
-    scores = evaluate(cfg, net, theta, args.episodes, seed=args.seed, epsilon=args.epsilon,
-                      greedy=args.greedy)
+    try:
+        scores = evaluate(cfg, net, theta, args.episodes, seed=args.seed, epsilon=args.epsilon,
+                          greedy=args.greedy)
+    except ConfigError as e:                 # e.g. the run's environment is not installed here
+        print(f"{p.prog}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{p.prog}: interrupted", file=sys.stderr)
+        return 130
     mode = ("greedy" if args.epsilon == 0 else f"epsilon={args.epsilon}") if net.head == "q" else (
         "greedy" if args.greedy else "sampled")
     print(f"{cfg.algo} on {cfg.env}, {mode}: mean {scores.mean():.2f} +- {scores.std():.2f} "

@@ -29,7 +29,7 @@ def save_checkpoint(path, shared, cfg):
     """Write checkpoint.npz atomically; returns False (and writes nothing) if theta is
     not finite, so the last good checkpoint stays (ADDITION 10)."""
     theta = np.array(shared.theta)
-    if not np.all(np.isfinite(theta)):
+    if not np.all(np.isfinite(theta)):          # ADDITION 10: never save non-finite parameters
         return False
     arrays = {"theta": theta, "opt_stat": np.array(shared.opt_stat),
               "T": np.array(shared.T.value, dtype=np.int64),

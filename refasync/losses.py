@@ -14,7 +14,7 @@ import numpy as np
 
 
 def q_loss_grad(q, a, y):
-    """Value loss of Alg. 1 L9 and Alg. 2 L22: ``L = sum_i (y_i - Q(s_i, a_i))^2``.
+    """Value loss of Alg. 1 L10 and Alg. 2 L22: ``L = sum_i (y_i - Q(s_i, a_i))^2``.
 
     Args:
       q: Q(s_i, . ; theta), shape (B, A).

@@ -175,8 +175,12 @@ def run_processes(cfg, spec, theta0, recorder):
 
     saved_env = {k: os.environ.get(k) for k in THREAD_VARS}
     os.environ.update({k: "1" for k in THREAD_VARS})        # one thread per worker
-    # A spawned child inherits an IGNORED SIGINT through exec, so workers ignore
-    # Ctrl-C from their first instruction, even while still importing.
+    # Ctrl-C while workers start.  Spawned children inherit an IGNORED SIGINT
+    # through exec, so they ignore it from their first instruction, even while
+    # still importing.  In the parent SIGINT is also BLOCKED meanwhile: a blocked
+    # signal stays pending even when ignored, so a press is not lost but
+    # delivered to the parent once its handler is back.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     saved_sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)
     procs, conns = [], []
     try:
@@ -190,6 +194,7 @@ def run_processes(cfg, spec, theta0, recorder):
             conns.append(recv)
     finally:
         signal.signal(signal.SIGINT, saved_sigint)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         for k, v in saved_env.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -261,5 +266,12 @@ def _stop_all(procs, conns, recorder, done):
         if p.is_alive():
             p.kill()
             p.join(1.0)
-    for c in conns:
+    for c in conns:                 # what workers sent before they exited
+        try:
+            while c.poll():
+                msg = c.recv()
+                if msg[0] in ("episode", "stats", "done"):
+                    _dispatch(msg, recorder, done)
+        except (EOFError, OSError):
+            pass
         c.close()

@@ -44,7 +44,7 @@ def n_step_returns(rewards, bootstrap, gamma):
 
 
 def one_step_q_target(r, q_next_minus, terminal, gamma):
-    """One-step Q-learning target (Alg. 1 L8), batched over the leading axis.
+    """One-step Q-learning target (Alg. 1 L9), batched over the leading axis.
 
         y = r                                        for terminal s'
         y = r + gamma * max_a' Q(s', a'; theta^-)    otherwise

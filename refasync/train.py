@@ -112,10 +112,18 @@ HYPER = ("steps", "lr", "gamma", "t_max", "I_target", "I_async_update", "beta", 
          "hidden", "dtype", "life_loss_terminal", "eps_finals", "eps_probs")
 
 
+def available_cores():
+    """Cores this process may run on (affinity and container limits), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:        # not Linux
+        return os.cpu_count() or 1
+
+
 def resolve_config(args):
     algo = resolve_algo(args.algo)
     cfg = Config(algo=algo, env=args.env, seed=args.seed, deterministic=args.deterministic,
-                 workers=args.workers if args.workers is not None else (os.cpu_count() or 1))
+                 workers=args.workers if args.workers is not None else available_cores())
     for k, v in preset(algo, args.env).items():
         setattr(cfg, k, v)
     for k in HYPER:
@@ -124,8 +132,15 @@ def resolve_config(args):
             setattr(cfg, k, v)
     if cfg.workers <= 0:
         raise ConfigError(f"--workers must be a positive integer, got {cfg.workers}")
-    cfg.out = args.out or os.path.join(
-        "runs", f"{algo}-{re.sub(r'[^A-Za-z0-9.-]+', '_', args.env)}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if args.out:
+        cfg.out = args.out
+    else:
+        base = os.path.join("runs", f"{algo}-{re.sub(r'[^A-Za-z0-9.-]+', '_', args.env)}-"
+                                    f"{time.strftime('%Y%m%d-%H%M%S')}")
+        cfg.out, k = base, 1
+        while os.path.exists(cfg.out):          # two runs started in the same second
+            k += 1
+            cfg.out = f"{base}-{k}"
     return validate(cfg)
 
 
@@ -178,6 +193,12 @@ def main(argv=None):
                               "Atari network")
         if args.eval_episodes is not None and args.eval_episodes < 0:
             raise ConfigError("--eval-episodes must be >= 0")
+        if os.path.isdir(cfg.out) and os.listdir(cfg.out):
+            raise ConfigError(f"{cfg.out} is not empty; choose another --out (runs are never overwritten)")
+        try:
+            os.makedirs(cfg.out, exist_ok=True)
+        except OSError as e:
+            raise ConfigError(f"cannot create the run folder {cfg.out}: {e.strerror}") from None
     except ConfigError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
@@ -188,13 +209,13 @@ def main(argv=None):
     print_config(cfg, spec, net.n_params)
     theta0 = net.init(np.random.default_rng(cfg.seed), np.dtype(cfg.dtype))
     warm_up(net, theta0.dtype)
-    os.makedirs(cfg.out, exist_ok=True)
     write_config(cfg.out, cfg, {"refasync_version": __version__, "command": [sys.executable, "-m",
                  "refasync.train"] + list(sys.argv[1:] if argv is None else argv),
                  "obs_shape": list(spec[0]), "n_actions": spec[1], "frames_per_step": spec[2],
                  "n_params": net.n_params, "preset_sources": PRESET_SOURCES})
 
     recorder = RunRecorder(cfg.out, cfg, spec[2], progress=not args.no_progress)
+    checkpoint = os.path.join(cfg.out, "checkpoint.npz")
     old_term = signal.signal(signal.SIGTERM, _raise_terminated)
     status, message, shared = 0, None, None
     try:
@@ -208,35 +229,42 @@ def main(argv=None):
         status, message = 1, str(e)
     finally:
         signal.signal(signal.SIGTERM, old_term)
+        non_finite = status == 1 and "non-finite" in (message or "")
         if recorder.shared is not None:
             shared = recorder.shared
             try:
                 recorder.tick()
             except NonFiniteError as e:
-                status, message = 1, message or str(e)
-            saved = save_checkpoint(os.path.join(cfg.out, "checkpoint.npz"), shared, cfg)
-            if not saved:
+                status, message, non_finite = 1, message or str(e), True
+            # after NaN/Inf the parameters are not trusted: keep the last periodic checkpoint
+            if non_finite or not save_checkpoint(checkpoint, shared, cfg):
                 status = 1
-                message = (message + "; " if message else "") + \
-                    f"theta is non-finite at T={shared.T.value}: the last good checkpoint is kept"
+                kept = (f"checkpoint.npz keeps T={int(np.load(checkpoint)['T']):,}"
+                        if os.path.exists(checkpoint) else "no checkpoint had been saved yet")
+                message = f"{message or f'theta is non-finite at T={shared.T.value}'}; {kept}"
         recorder.close()
-    plot = plot_learning_curve(cfg.out, spec[2], f"{cfg.algo} on {cfg.env}")
 
     T = min(shared.T.value, cfg.steps) if shared is not None else 0
     print(f"{'stopped' if status else 'done'}: T={T:,} ({T * spec[2]:,} frames) in {recorder.wall:.1f} s "
           f"({T / max(recorder.wall, 1e-9):,.0f} steps/s), {recorder.n_episodes} episodes, "
           f"mean return of the last 100 = {recorder.mean_100:.2f}")
-    extra = {}
-    if status == 0 and eval_episodes:
-        from .evaluate import evaluate
-        scores = evaluate(cfg, net, np.array(shared.theta), eval_episodes, seed=cfg.seed + 10_000)
-        print(f"greedy evaluation: {np.mean(scores):.2f} +- {np.std(scores):.2f} over {eval_episodes} episodes")
-        extra = {"greedy_eval_mean": float(np.mean(scores)), "greedy_eval_std": float(np.std(scores)),
-                 "greedy_eval_episodes": eval_episodes}
-    recorder.write_summary(status, message, START_UNIX, extra)
+    recorder.write_summary(status, message, START_UNIX)
     if status:
         print(f"{prog}: {message}", file=sys.stderr)
-    print(f"run folder: {cfg.out} (config.json, episodes.csv, progress.csv, checkpoint.npz"
+    try:
+        plot = plot_learning_curve(cfg.out, spec[2], f"{cfg.algo} on {cfg.env}")
+        if status == 0 and eval_episodes:
+            from .evaluate import evaluate
+            scores = evaluate(cfg, net, np.array(shared.theta), eval_episodes, seed=cfg.seed + 10_000)
+            print(f"greedy evaluation: {np.mean(scores):.2f} +- {np.std(scores):.2f} "
+                  f"over {eval_episodes} episodes")
+            recorder.write_summary(status, message, START_UNIX, {
+                "greedy_eval_mean": float(np.mean(scores)), "greedy_eval_std": float(np.std(scores)),
+                "greedy_eval_episodes": eval_episodes})
+    except KeyboardInterrupt:       # the run itself is saved; only the extras are skipped
+        print(f"{prog}: interrupted after training; the run folder is complete", file=sys.stderr)
+        return 130
+    print(f"run folder: {cfg.out} (config.json, episodes.csv, progress.csv, checkpoint.npz, summary.json"
           f"{', learning_curve.png' if plot else ''})")
     return status
 

@@ -92,3 +92,10 @@ class RaisingEnv(TabularEnv):
 # Usable from spawned workers as gym.make("tests.mdps:RefasyncTest/Raise-v0")
 if "RefasyncTest/Raise-v0" not in gym.registry:
     gym.register(id="RefasyncTest/Raise-v0", entry_point=RaisingEnv)
+
+
+def endless():
+    """One state, reward 1 per step whatever the action, never terminal: only the
+    time limit ends an episode.  Bootstrapping on truncation (ADDITION 9) gives
+    V = Q = 1 / (1 - gamma); treating truncation as terminal gives far less."""
+    return [[(0, 1.0, False), (0, 1.0, False)]]

@@ -9,11 +9,12 @@ from refasync.config import Config, preset
 from refasync.logs import RunRecorder
 from refasync.runner import build_network, run_deterministic
 
-from mdps import TabularEnv, chain, chain_q_star, cliff
+from mdps import TabularEnv, chain, chain_q_star, cliff, endless
 
 N_CHAIN = 5
 gym.register(id="RefasyncTest/Chain-v0", entry_point=lambda: TabularEnv(chain(N_CHAIN)))
 gym.register(id="RefasyncTest/Cliff-v0", entry_point=lambda: TabularEnv(cliff()))
+gym.register(id="RefasyncTest/Endless-v0", entry_point=lambda: TabularEnv(endless(), max_steps=10))
 
 
 def train(tmp_path, algo, env, steps, **overrides):
@@ -78,3 +79,14 @@ def test_sarsa_takes_the_safe_path_on_the_cliff(tmp_path):
     # on-policy with eps = .3: V(1) = .85 * 1 + .15 * (-10) = -.65; Q(0,0) = -.585 < Q(0,1) = .72
     np.testing.assert_allclose(q[0], [-0.585, 0.72], atol=0.15)
     assert np.argmax(q[0]) == 1
+
+
+@pytest.mark.parametrize("algo", Q_METHODS + ["a3c"])
+def test_truncation_bootstraps_instead_of_ending_the_return(tmp_path, algo):
+    """Episodes are cut at 10 steps by the time limit only: with the bootstrap the
+    values reach 1 / (1 - gamma) = 10; a run that treated truncation as terminal
+    would learn the mean of the truncated returns (about 4.4 at gamma 0.9)."""
+    net, out = train(tmp_path, algo, "RefasyncTest/Endless-v0", 20_000, lr=0.05, I_target=100,
+                     eps_finals=(0.1,), eps_probs=(1.0,), eps_anneal_steps=1_000)
+    values = net.split(out)[1] if algo == "a3c" else out
+    np.testing.assert_allclose(values, 10.0, rtol=0.05)

@@ -7,11 +7,11 @@ from refasync.atomic import fetch_add
 from refasync.shared import LocalCounter, SharedBlock
 
 
-def _hammer(block, n):
+def _hammer(block, n, i):
     shared = block.views()
     for _ in range(n):
         shared.T.increment()
-    shared.theta[0] += 1.0       # visible to the parent: the same memory
+    shared.theta[i] = i + 1.0    # visible to the parent: the same memory
 
 
 def test_fetch_add_returns_the_new_value():
@@ -24,7 +24,7 @@ def test_counter_increments_are_atomic_across_processes():
     ctx = mp.get_context("spawn")
     block = SharedBlock(ctx, 4, np.float32, with_target=True)
     n, workers = 20_000, 3
-    procs = [ctx.Process(target=_hammer, args=(block, n)) for _ in range(workers)]
+    procs = [ctx.Process(target=_hammer, args=(block, n, i)) for i in range(workers)]
     for p in procs:
         p.start()
     for p in procs:
@@ -32,7 +32,7 @@ def test_counter_increments_are_atomic_across_processes():
         assert p.exitcode == 0
     shared = block.views()
     assert shared.T.value == n * workers          # no increment lost
-    assert shared.theta[0] == workers
+    np.testing.assert_array_equal(shared.theta, [1.0, 2.0, 3.0, 0.0])
     assert shared.theta_minus is not None and shared.theta_minus.shape == (4,)
 
 

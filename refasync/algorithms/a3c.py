@@ -69,16 +69,18 @@ def worker(ctx):
             logits.append(logits_t), v.append(v_t), a.append(a_t), r.append(r_t), caches.append(cache_t)
             t += 1                                                                # [Alg3 L12]
             T_now = T.increment()                                                 # [Alg3 L13]
-            if terminal or truncated or t - t_start == t_max:                     # [Alg3 L14]
+            if terminal or truncated or t - t_start == t_max:                     # [Alg3 L14] ADDITION 9: or truncated
                 break
         # ADDITION 9: on a time-limit truncation s_t is not terminal: bootstrap from it.
         R = 0.0 if terminal else float(policy_and_value(theta_prime, s)[1])       # [Alg3 L15]
         R_i = n_step_returns(r, R, gamma)                                         # [Alg3 L16-17, L20]
+        # DEVIATION 1: the policy term is -log pi * (R - V), minimised with the value term
         terms, d_logits, d_v = a3c_loss_grad(np.stack(logits), np.array(v), a, R_i,
-                                             cfg.beta, cfg.value_scale)           # DEVIATION 1, ADDITION 1, 3
+                                             cfg.beta,                            # ADDITION 1: entropy bonus
+                                             cfg.value_scale)                     # ADDITION 3: value-loss scale
         d_out = np.concatenate([d_logits, d_v[:, None]], axis=1)
-        net.backward(theta_prime, net.stack_caches(caches), d_out, d_theta)       # [Alg3 L18-19] DEVIATION 4
+        net.backward(theta_prime, net.stack_caches(caches), d_out, d_theta)       # [Alg3 L18-19] DEVIATION 4: one backward pass for the segment
         grad_norm = update(d_theta, T_now)                                        # [Alg3 L21]
         yield {"loss": terms["loss"], "grad_norm": grad_norm, "entropy": terms["entropy"] / len(a)}
         if terminal or truncated:
-            s = env.reset()                                                       # ADDITION 11
+            s = env.reset()                                                       # ADDITION 11: a new episode after a terminal

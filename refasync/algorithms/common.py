@@ -96,11 +96,11 @@ class AsynchronousUpdate:
         """Apply d_theta at global step T; returns the gradient norm before clipping."""
         cfg = self.cfg
         norm = grad_norm(d_theta)
-        if not math.isfinite(norm):                                           # ADDITION 10
+        if not math.isfinite(norm):                                           # ADDITION 10: NaN/Inf check
             raise NonFiniteError(f"non-finite gradient (norm {norm}) in worker {self.worker_id} at T={T}")
-        scale = clip_coefficient(norm, cfg.max_grad_norm)                     # ADDITION 2
-        lr = linear_lr(cfg.lr, T, cfg.steps) if cfg.lr_anneal else cfg.lr     # ADDITION 5
-        if cfg.optimizer == "momentum_sgd":                                   # ADDITION 4
+        scale = clip_coefficient(norm, cfg.max_grad_norm)                     # ADDITION 2: gradient-norm clipping
+        lr = linear_lr(cfg.lr, T, cfg.steps) if cfg.lr_anneal else cfg.lr     # ADDITION 5: linear learning-rate annealing
+        if cfg.optimizer == "momentum_sgd":                                   # ADDITION 4: the optimizer
             momentum_sgd_step(self.theta, self.stat, d_theta, lr, cfg.momentum, scale)
         else:
             rmsprop_step(self.theta, self.stat, d_theta, lr, cfg.rms_alpha, cfg.rms_eps, scale)

@@ -48,10 +48,10 @@ def worker(ctx):
     theta, theta_minus, T = ctx.shared.theta, ctx.shared.theta_minus, ctx.shared.T
     T_max, gamma, t_max = cfg.steps, cfg.gamma, cfg.t_max
     update = AsynchronousUpdate(ctx)
-    eps_final = sample_final_epsilon(rng, cfg.eps_finals, cfg.eps_probs)          # ADDITION 8
+    eps_final = sample_final_epsilon(rng, cfg.eps_finals, cfg.eps_probs)          # ADDITION 8: per-thread final epsilon
 
     t = 1                                                                         # [Alg2 L4]
-    # [Alg2 L5] theta^- <- theta: done once by the runner (DEVIATION 3).
+    # [Alg2 L5] DEVIATION 3: theta^- <- theta is done once by the runner.
     theta_prime = np.empty_like(theta)                                            # [Alg2 L6]
     d_theta = np.zeros_like(theta)                                                # [Alg2 L7]
     s = env.reset()
@@ -69,17 +69,17 @@ def worker(ctx):
             q.append(q_t), a.append(a_t), r.append(r_t), caches.append(cache_t)
             t += 1                                                                # [Alg2 L16]
             T_now = T.increment()                                                 # [Alg2 L17]
-            target_due |= T_now % cfg.I_target == 0                               # DEVIATION 2
-            if terminal or truncated or t - t_start == t_max:                     # [Alg2 L18]
+            target_due |= T_now % cfg.I_target == 0                               # DEVIATION 2: remembered for L25
+            if terminal or truncated or t - t_start == t_max:                     # [Alg2 L18] ADDITION 9: or truncated
                 break
         # ADDITION 9: on a time-limit truncation s_t is not terminal: bootstrap from it.
         R = 0.0 if terminal else float(q_values(net, theta_minus, s)[0].max())    # [Alg2 L19]
         R_i = n_step_returns(r, R, gamma)                                         # [Alg2 L20-21, L23]
         L, d_q = q_loss_grad(np.stack(q), a, R_i)
-        net.backward(theta_prime, net.stack_caches(caches), d_q, d_theta)         # [Alg2 L22] DEVIATION 4
+        net.backward(theta_prime, net.stack_caches(caches), d_q, d_theta)         # [Alg2 L22] DEVIATION 4: one backward pass for the segment
         grad_norm = update(d_theta, T_now)                                        # [Alg2 L24]
         if target_due:                                                            # [Alg2 L25]
             theta_minus[:] = theta                                                # [Alg2 L26]
         yield {"loss": L, "grad_norm": grad_norm}
         if terminal or truncated:
-            s = env.reset()                                                       # ADDITION 11
+            s = env.reset()                                                       # ADDITION 11: a new episode after a terminal

@@ -41,14 +41,14 @@ def worker(ctx):
     theta, theta_minus, T = ctx.shared.theta, ctx.shared.theta_minus, ctx.shared.T
     T_max, gamma = cfg.steps, cfg.gamma
     update = AsynchronousUpdate(ctx)
-    eps_final = sample_final_epsilon(rng, cfg.eps_finals, cfg.eps_probs)          # ADDITION 8
+    eps_final = sample_final_epsilon(rng, cfg.eps_finals, cfg.eps_probs)          # ADDITION 8: per-thread final epsilon
     loss = 0.0
-    caches, d_qs = [], []        # L10's terms, back-propagated together at L17 (DEVIATION 4)
+    caches, d_qs = [], []        # DEVIATION 4: L10's terms, back-propagated together at L17
 
     t = 0                                                                         # [Alg1 L2]
     # (ERRATUM 4: the seed notes' numbering of this box is garbled; see the docstring.)
-    # [Alg1 L3] theta^- <- theta: theta^- is global, so the runner copies it once
-    # before any worker starts, not once per thread (DEVIATION 3).
+    # [Alg1 L3] DEVIATION 3: theta^- is global, so the runner copies theta^- <- theta
+    # once before any worker starts, not once per thread.
     d_theta = np.zeros_like(theta)                                                # [Alg1 L4]
     s = env.reset()                                                               # [Alg1 L5]
     while T.value <= T_max:                                                       # [Alg1 L6, L20]
@@ -67,7 +67,7 @@ def worker(ctx):
         if T_now % cfg.I_target == 0:                                             # [Alg1 L13]
             theta_minus[:] = theta                                                # [Alg1 L14]
         episode_over = terminal or truncated
-        if t % cfg.I_async_update == 0 or episode_over:                           # [Alg1 L16]
+        if t % cfg.I_async_update == 0 or episode_over:                           # [Alg1 L16] ADDITION 9: or truncated
             net.backward(theta, net.stack_caches(caches), np.concatenate(d_qs), d_theta)  # [Alg1 L10]
             grad_norm = update(d_theta, T_now)                                    # [Alg1 L17]
             d_theta[:] = 0                                                        # [Alg1 L18]
@@ -75,4 +75,4 @@ def worker(ctx):
             yield {"loss": loss, "grad_norm": grad_norm}
             loss = 0.0
         if episode_over:
-            s = env.reset()                                                       # ADDITION 11
+            s = env.reset()                                                       # ADDITION 11: a new episode after a terminal

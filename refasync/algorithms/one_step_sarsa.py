@@ -23,15 +23,15 @@ def worker(ctx):
     theta, theta_minus, T = ctx.shared.theta, ctx.shared.theta_minus, ctx.shared.T
     T_max, gamma = cfg.steps, cfg.gamma
     update = AsynchronousUpdate(ctx)
-    eps_final = sample_final_epsilon(rng, cfg.eps_finals, cfg.eps_probs)          # ADDITION 8
+    eps_final = sample_final_epsilon(rng, cfg.eps_finals, cfg.eps_probs)          # ADDITION 8: per-thread final epsilon
 
     def policy(q):
         return epsilon_greedy(q, epsilon_at(T.value, eps_final, cfg.eps_anneal_steps), rng)
 
     loss = 0.0
-    caches, d_qs = [], []        # L10's terms, back-propagated together at L17 (DEVIATION 4)
+    caches, d_qs = [], []        # DEVIATION 4: L10's terms, back-propagated together at L17
     t = 0                                                                         # [Alg1 L2]
-    # [Alg1 L3] theta^- <- theta: done once by the runner (DEVIATION 3).
+    # [Alg1 L3] DEVIATION 3: theta^- <- theta is done once by the runner.
     d_theta = np.zeros_like(theta)                                                # [Alg1 L4]
     s = env.reset()                                                               # [Alg1 L5]
     q_s, cache_s = q_values(net, theta, s)
@@ -39,7 +39,7 @@ def worker(ctx):
     while T.value <= T_max:                                                       # [Alg1 L6, L20]
         s_next, r, terminal, truncated = env.step(a)                              # [Alg1 L8]
         q_next, cache_next = q_values(net, theta, s_next)
-        a_next = policy(q_next)                                                   # [Alg1 L7] a' for s'
+        a_next = policy(q_next)                                    # [Alg1 L7] DEVIATION 5: a' chosen here
         q_next_minus, _ = q_values(net, theta_minus, s_next)
         # ADDITION 9: a time-limit truncation is not terminal: bootstrap from s'.
         y = one_step_sarsa_target([r], q_next_minus[None], [a_next], [terminal], gamma)  # [Alg1 L9']
@@ -52,7 +52,7 @@ def worker(ctx):
         if T_now % cfg.I_target == 0:                                             # [Alg1 L13]
             theta_minus[:] = theta                                                # [Alg1 L14]
         episode_over = terminal or truncated
-        if t % cfg.I_async_update == 0 or episode_over:                           # [Alg1 L16]
+        if t % cfg.I_async_update == 0 or episode_over:                           # [Alg1 L16] ADDITION 9: or truncated
             net.backward(theta, net.stack_caches(caches), np.concatenate(d_qs), d_theta)  # [Alg1 L10]
             grad_norm = update(d_theta, T_now)                                    # [Alg1 L17]
             d_theta[:] = 0                                                        # [Alg1 L18]
@@ -60,10 +60,10 @@ def worker(ctx):
             yield {"loss": loss, "grad_norm": grad_norm}
             loss = 0.0
             if not episode_over:
-                # a was chosen before this update; L10 differentiates Q(s, a; theta) at
-                # the theta it will be accumulated at, so evaluate it again.
+                # DEVIATION 5: a was chosen before this update; L10 differentiates
+                # Q(s, a; theta) at the theta it is accumulated at, so evaluate it again.
                 q_s, cache_s = q_values(net, theta, s)
         if episode_over:
-            s = env.reset()                                                       # ADDITION 11
+            s = env.reset()                                                       # ADDITION 11: a new episode after a terminal
             q_s, cache_s = q_values(net, theta, s)
             a = policy(q_s)                                                       # [Alg1 L7]

@@ -171,7 +171,7 @@ class Network:
         """A fresh flat parameter vector: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (ADDITION 6)."""
         theta = np.empty(self.n_params, dtype=dtype)
         for L in self.layers:
-            bound = 1.0 / np.sqrt(L.fan_in)
+            bound = 1.0 / np.sqrt(L.fan_in)              # ADDITION 6: Torch7's default
             w, b = self._wb(L, theta)
             w[...] = rng.uniform(-bound, bound, size=w.shape)
             b[...] = rng.uniform(-bound, bound, size=b.shape)
