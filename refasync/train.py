@@ -46,24 +46,21 @@ def positive_int(text):
     return v
 
 
-def hidden_sizes(text):
-    try:
-        sizes = tuple(int(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected sizes like 64,64, got {text!r}") from None
-    if any(h <= 0 for h in sizes):
-        raise argparse.ArgumentTypeError(f"hidden sizes must be positive, got {text!r}")
-    return sizes
+def comma_list(cast, valid, example):
+    """An argparse type for comma-separated values, each cast and checked."""
+    def parse(text):
+        try:
+            values = tuple(cast(x) for x in text.split(",") if x.strip())
+        except ValueError:
+            values = None
+        if values is None or not all(valid(v) for v in values):
+            raise argparse.ArgumentTypeError(f"expected a list like {example}, got {text!r}")
+        return values
+    return parse
 
 
-def float_list(text):
-    try:
-        values = tuple(float(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected numbers like 0.1,0.01,0.5, got {text!r}") from None
-    if not values or any(not 0.0 <= v <= 1.0 for v in values):
-        raise argparse.ArgumentTypeError(f"expected numbers in [0, 1], got {text!r}")
-    return values
+hidden_sizes = comma_list(int, lambda h: h > 0, "64,64")
+float_list = comma_list(float, lambda v: 0.0 <= v <= 1.0, "0.1,0.01,0.5 (values in [0, 1])")
 
 
 def build_parser():
