@@ -1,0 +1,218 @@
+"""Golden cross-check cases: inputs, refasync's outputs, tolerances, and the
+pseudocode lines each case pins.  Files live in ``reference/`` (format in
+``reference/README.md``); ``tools/make_reference.py`` regenerates them and
+``python -m refasync.crosscheck`` runs a foreign implementation (an
+*adapter*) on their inputs.
+
+The adapter protocol: an object or module with any of these functions
+(missing ones are reported as SKIP).  Arrays are NumPy, float64 unless said.
+
+    segment_returns(rewards, terminated, truncated, v_last, gamma) -> R   (n,)
+        returns of one segment ending in s_t: bootstrap 0 if terminated, else
+        v_last (also on a time-limit truncation), then R <- r_i + gamma R
+    one_step_q_target(r, q_next_minus, terminal, gamma) -> y              (B,)
+    one_step_sarsa_target(r, q_next_minus, a_next, terminal, gamma) -> y  (B,)
+    q_loss_grad(q, a, y) -> dL/dq for L = sum (y - Q(s, a))^2             (B, A)
+    a3c_loss_grad(logits, v, a, R, beta, value_scale) -> (dL/dlogits, dL/dv)
+        L = sum [-log pi(a|s)(R - V) - beta H(pi) + value_scale (R - V)^2],
+        advantage held constant
+    mlp_forward_backward(theta, obs, d_out, hidden, n_actions, head) -> (out, d_theta)
+        refasync's MLP and flat layout (README "Using refasync as a reference")
+    rmsprop_steps(theta, g, d_thetas, lr, alpha, eps) -> (theta, g)
+        len(d_thetas) consecutive shared-RMSProp steps
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from . import __version__
+from .losses import a3c_loss_grad, q_loss_grad
+from .nn import mlp
+from .optim import rmsprop_step
+from .targets import n_step_returns, one_step_q_target, one_step_sarsa_target
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+# ----------------------------------------------------------- refasync's adapter
+class RefasyncAdapter:
+    """refasync itself, seen through the adapter protocol."""
+
+    @staticmethod
+    def segment_returns(rewards, terminated, truncated, v_last, gamma):
+        return n_step_returns(rewards, 0.0 if terminated else v_last, gamma)
+
+    one_step_q_target = staticmethod(one_step_q_target)
+    one_step_sarsa_target = staticmethod(one_step_sarsa_target)
+
+    @staticmethod
+    def q_loss_grad(q, a, y):
+        return q_loss_grad(q, a, y)[1]
+
+    @staticmethod
+    def a3c_loss_grad(logits, v, a, R, beta, value_scale):
+        _, d_logits, d_v = a3c_loss_grad(logits, v, a, R, beta, value_scale)
+        return d_logits, d_v
+
+    @staticmethod
+    def mlp_forward_backward(theta, obs, d_out, hidden, n_actions, head):
+        net = mlp(obs.shape[1], n_actions, head, hidden=tuple(hidden))
+        out, cache = net.forward(theta, obs)
+        d_theta = np.zeros_like(theta)
+        net.backward(theta, cache, d_out, d_theta)
+        return out, d_theta
+
+    @staticmethod
+    def rmsprop_steps(theta, g, d_thetas, lr, alpha, eps):
+        theta, g = theta.copy(), g.copy()
+        for d in d_thetas:
+            rmsprop_step(theta, g, d, lr, alpha, eps)
+        return theta, g
+
+
+# -------------------------------------------------------------------- the cases
+def _case(name, fn, pins, tol, inputs, description):
+    return {"name": name, "function": fn, "pins": pins, "rtol": tol[0], "atol": tol[1],
+            "inputs": inputs, "description": description}
+
+
+F64 = (1e-9, 1e-12)
+
+
+def build_cases():
+    """Every case with its inputs (outputs are computed by RefasyncAdapter)."""
+    rng = np.random.default_rng(20161602)
+    cases = []
+    r5 = np.array([0.0, 1.0, 0.0, -1.0, 0.5])
+    for name, r, term, trunc, v_last, gamma, pins, desc in [
+        ("returns.terminal_short", r5[:3], True, False, 7.0, 0.99, "Alg2 L19-21, Alg3 L15-17",
+         "rollout shorter than t_max ending in a terminal: bootstrap 0 (v_last must be ignored)"),
+        ("returns.full_bootstrap", r5, False, False, 2.5, 0.99, "Alg2 L19-21, Alg3 L15-17",
+         "full t_max = 5 segment: bootstrap from V(s_t)"),
+        ("returns.truncated", r5[:4], False, True, -3.0, 0.9, "Alg3 L15 + ADDITION 9",
+         "time-limit truncation is not terminal: bootstrap from the last state"),
+        ("returns.gamma0", r5, False, False, 4.0, 0.0, "Alg3 L17", "gamma 0: R_i = r_i"),
+        ("returns.gamma1", r5, False, False, 4.0, 1.0, "Alg3 L17", "gamma 1: undiscounted sums"),
+    ]:
+        cases.append(_case(name, "segment_returns", pins, F64,
+                           {"rewards": r, "terminated": np.array(term), "truncated": np.array(trunc),
+                            "v_last": np.array(v_last), "gamma": np.array(gamma)}, desc))
+    q_next = rng.standard_normal((6, 3))
+    base = {"r": rng.standard_normal(6), "q_next_minus": q_next,
+            "terminal": np.array([False, True, False, False, True, False]), "gamma": np.array(0.99)}
+    cases.append(_case("targets.one_step_q", "one_step_q_target", "Alg1 L9", F64, base,
+                       "y = r + gamma max_a' Q(s', a'; theta-) (target network), r at terminals"))
+    cases.append(_case("targets.one_step_sarsa", "one_step_sarsa_target", "Alg1 L9 (Sarsa)", F64,
+                       {**base, "a_next": rng.integers(0, 3, 6)},
+                       "y = r + gamma Q(s', a'; theta-) with a' the action taken next"))
+    cases.append(_case("loss.q", "q_loss_grad", "Alg1 L10, Alg2 L22", F64,
+                       {"q": rng.standard_normal((5, 4)), "a": rng.integers(0, 4, 5),
+                        "y": rng.standard_normal(5)}, "d/dQ of sum (y - Q(s,a))^2 = -2 (y - Q)"))
+    logits, v, a, R = rng.standard_normal((5, 4)), rng.standard_normal(5), rng.integers(0, 4, 5), \
+        rng.standard_normal(5)
+    for name, beta, scale, pins, desc in [
+        ("a3c.policy", 0.0, 1.0, "Alg3 L18-19, DEVIATION 1",
+         "policy term -log pi(a|s) (R - V), advantage constant; value (R - V)^2"),
+        ("a3c.entropy", 0.01, 1.0, "Alg3 L18 + ADDITION 1",
+         "with the entropy bonus beta = 0.01 (its sign pushes pi to uniform)"),
+        ("a3c.value_scale_half", 0.01, 0.5, "Alg3 L19 + ADDITION 3",
+         "value loss 0.5 (R - V)^2, the authors' scale, applied once"),
+    ]:
+        cases.append(_case(name, "a3c_loss_grad", pins, F64,
+                           {"logits": logits, "v": v, "a": a, "R": R, "beta": np.array(beta),
+                            "value_scale": np.array(scale)}, desc))
+    cases.append(_case("a3c.entropy_only", "a3c_loss_grad", "ADDITION 1", F64,
+                       {"logits": logits, "v": R.copy(), "a": a, "R": R, "beta": np.array(1.0),
+                        "value_scale": np.array(1.0)}, "zero advantage: the entropy gradient alone"))
+    for head, n_out in (("q", 3), ("actor_critic", 4)):
+        net = mlp(4, 3, head, hidden=(8, 8))
+        cases.append(_case(f"network.mlp_{head}", "mlp_forward_backward", "Alg3 L18-19, Alg2 L22", F64,
+                           {"theta": net.init(rng, np.float64), "obs": rng.standard_normal((5, 4)),
+                            "d_out": rng.standard_normal((5, n_out)), "hidden": np.array([8, 8]),
+                            "n_actions": np.array(3), "head": np.array(head)},
+                           "forward outputs and the accumulated d_theta of an MLP, flat layout"))
+    n = 50
+    cases.append(_case("rmsprop.three_steps", "rmsprop_steps", "Alg3 L21 + ADDITION 4", F64,
+                       {"theta": rng.standard_normal(n), "g": np.zeros(n),
+                        "d_thetas": rng.standard_normal((3, n)), "lr": np.array(7e-4),
+                        "alpha": np.array(0.99), "eps": np.array(0.1)},
+                       "g <- alpha g + (1 - alpha) d^2; theta <- theta - lr d / sqrt(g + eps), eps inside"))
+    return cases
+
+
+def _scalar(x):
+    x = np.asarray(x)
+    return x.item() if x.ndim == 0 else x
+
+
+def call(adapter, case, inputs):
+    """Run one adapter function on a case's inputs; returns a tuple of output arrays."""
+    fn = getattr(adapter, case["function"])
+    args = [_scalar(inputs[k]) for k in case["input_names"]]
+    out = fn(*args)
+    return tuple(np.asarray(o, dtype=np.float64) for o in (out if isinstance(out, tuple) else (out,)))
+
+
+def write(directory, cases=None):
+    """Compute refasync's outputs for every case and write the golden files."""
+    cases = build_cases() if cases is None else cases
+    os.makedirs(directory, exist_ok=True)
+    manifest = {"format_version": FORMAT_VERSION, "refasync_version": __version__, "cases": []}
+    for case in cases:
+        case["input_names"] = list(case["inputs"])
+        outputs = call(RefasyncAdapter, case, case["inputs"])
+        arrays = {f"in.{k}": np.asarray(v) for k, v in case["inputs"].items()}
+        arrays.update({f"out.{i}": o for i, o in enumerate(outputs)})
+        arrays["format_version"] = np.array(FORMAT_VERSION)
+        arrays["refasync_version"] = np.array(__version__)
+        np.savez(os.path.join(directory, case["name"] + ".npz"), **arrays)
+        manifest["cases"].append({k: case[k] for k in ("name", "function", "pins", "rtol", "atol",
+                                                        "description", "input_names")}
+                                 | {"file": case["name"] + ".npz", "n_outputs": len(outputs)})
+    with open(os.path.join(directory, MANIFEST), "w") as f:
+        json.dump(manifest, f, indent=2)
+    return manifest
+
+
+def load(directory):
+    """[(case, inputs, expected outputs)] from the golden files."""
+    with open(os.path.join(directory, MANIFEST)) as f:
+        manifest = json.load(f)
+    if manifest["format_version"] != FORMAT_VERSION:
+        raise ValueError(f"reference format {manifest['format_version']}, this refasync reads {FORMAT_VERSION}")
+    out = []
+    for case in manifest["cases"]:
+        with np.load(os.path.join(directory, case["file"]), allow_pickle=False) as z:
+            inputs = {k: z[f"in.{k}"] for k in case["input_names"]}
+            expected = tuple(z[f"out.{i}"] for i in range(case["n_outputs"]))
+        out.append((case, inputs, expected))
+    return out
+
+
+def check(adapter, directory):
+    """Rows (name, max_abs, max_rel, rtol, atol, status, pins, detail) for every case."""
+    rows = []
+    for case, inputs, expected in load(directory):
+        if not callable(getattr(adapter, case["function"], None)):
+            rows.append((case["name"], None, None, case["rtol"], case["atol"], "SKIP", case["pins"],
+                         f"adapter has no {case['function']}"))
+            continue
+        try:
+            got = call(adapter, case, inputs)
+            if len(got) != len(expected) or any(g.shape != e.shape for g, e in zip(got, expected)):
+                raise ValueError(f"shapes {[g.shape for g in got]}, expected {[e.shape for e in expected]}")
+        except Exception as e:   # the adapter's failure is a FAIL row, not our crash
+            rows.append((case["name"], None, None, case["rtol"], case["atol"], "FAIL", case["pins"],
+                         f"{type(e).__name__}: {e}"))
+            continue
+        abs_err = max(float(np.max(np.abs(g - e), initial=0.0)) for g, e in zip(got, expected))
+        rel_err = max(float(np.max(np.abs(g - e) / np.maximum(np.abs(e), case["atol"]), initial=0.0))
+                      for g, e in zip(got, expected))
+        ok = all(np.allclose(g, e, rtol=case["rtol"], atol=case["atol"]) for g, e in zip(got, expected))
+        rows.append((case["name"], abs_err, rel_err, case["rtol"], case["atol"], "OK" if ok else "FAIL",
+                     case["pins"], case["description"]))
+    return rows

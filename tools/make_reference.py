@@ -1,0 +1,52 @@
+"""Regenerate the golden files in reference/ and compare them with the committed ones.
+
+    python tools/make_reference.py            # compare only: exit 1 if anything drifted
+    python tools/make_reference.py --write    # overwrite reference/ (a conscious act:
+                                              # add an entry to reference/CHANGELOG.md)
+"""
+import argparse
+import os
+import sys
+import tempfile
+
+from refasync import reference
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REFERENCE = os.path.join(ROOT, "reference")
+
+
+def compare(directory, committed):
+    """Rows of a refasync-vs-committed check: regenerated outputs against the files."""
+    fresh = {case["name"]: expected for case, _, expected in reference.load(directory)}
+    problems = []
+    for case, inputs, expected in reference.load(committed):
+        if case["name"] not in fresh:
+            problems.append(f"{case['name']}: no longer generated")
+            continue
+        for i, (a, b) in enumerate(zip(fresh.pop(case["name"]), expected)):
+            import numpy as np
+            if a.shape != b.shape or not np.allclose(a, b, rtol=case["rtol"], atol=case["atol"]):
+                problems.append(f"{case['name']}: output {i} differs")
+    problems += [f"{name}: new case, not committed" for name in fresh]
+    return problems
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--write", action="store_true", help="overwrite reference/ with the regenerated files")
+    args = ap.parse_args()
+    if args.write:
+        reference.write(REFERENCE)
+        print(f"wrote {REFERENCE}; record why in reference/CHANGELOG.md")
+        return 0
+    with tempfile.TemporaryDirectory() as tmp:
+        reference.write(tmp)
+        problems = compare(tmp, REFERENCE)
+    for p in problems:
+        print(p)
+    print("OK: reference/ matches refasync" if not problems else f"{len(problems)} differences")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
