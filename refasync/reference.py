@@ -107,7 +107,8 @@ def build_cases():
     cases.append(_case("targets.one_step_q", "one_step_q_target", "Alg1 L9", F64, base,
                        "y = r + gamma max_a' Q(s', a'; theta-) (target network), r at terminals"))
     cases.append(_case("targets.one_step_sarsa", "one_step_sarsa_target", "Alg1 L9 (Sarsa)", F64,
-                       {**base, "a_next": rng.integers(0, 3, 6)},
+                       {"r": base["r"], "q_next_minus": q_next, "a_next": rng.integers(0, 3, 6),
+                        "terminal": base["terminal"], "gamma": base["gamma"]},
                        "y = r + gamma Q(s', a'; theta-) with a' the action taken next"))
     cases.append(_case("loss.q", "q_loss_grad", "Alg1 L10, Alg2 L22", F64,
                        {"q": rng.standard_normal((5, 4)), "a": rng.integers(0, 4, 5),

@@ -1,5 +1,6 @@
 """The golden files stay in step with the code, and the cross-check catches
 the classic mistakes of A3C / n-step ports."""
+import inspect
 import os
 import subprocess
 import sys
@@ -28,6 +29,13 @@ def test_committed_golden_files_match_a_fresh_regeneration(tmp_path):
             np.testing.assert_array_equal(inputs[k], c_inputs[k], err_msg=f"{case['name']} input {k}")
         for a, b in zip(outputs, c_outputs):
             np.testing.assert_allclose(a, b, rtol=case["rtol"], atol=case["atol"], err_msg=case["name"])
+
+
+def test_case_inputs_are_in_the_order_of_the_protocol_signatures():
+    """Inputs are passed positionally: their order must be the functions' parameter order."""
+    for case, _, _ in reference.load(DEFAULT_REFERENCE):
+        params = list(inspect.signature(getattr(RefasyncAdapter, case["function"])).parameters)
+        assert case["input_names"] == params, case["name"]
 
 
 def test_refasync_passes_every_check():
