@@ -18,6 +18,13 @@ The adapter protocol: an object or module with any of these functions
         advantage held constant
     mlp_forward_backward(theta, obs, d_out, hidden, n_actions, head) -> (out, d_theta)
         refasync's MLP and flat layout (README "Using refasync as a reference")
+    atari_forward_backward(theta, obs, d_out, n_actions, head) -> (out, d_theta)
+        the paper's Atari network, obs (N, 4, 84, 84) uint8; the case's theta is
+        generated (``atari_theta``) and d_theta is compared at stored indices
+    conv2d_forward_backward(x, w, b, stride, dy) -> (y, dx, dw, db)
+        NHWC activations, (KH, KW, C_in, C_out) weights, valid padding
+    dense_forward_backward(x, w, b, dy) -> (y, dx, dw, db)
+        (K_in, K_out) weights
     rmsprop_steps(theta, g, d_thetas, lr, alpha, eps) -> (theta, g)
         len(d_thetas) consecutive shared-RMSProp steps
 """
@@ -30,7 +37,7 @@ import numpy as np
 
 from . import __version__
 from .losses import a3c_loss_grad, q_loss_grad
-from .nn import mlp
+from .nn import atari_network, kernels, mlp
 from .optim import rmsprop_step
 from .targets import n_step_returns, one_step_q_target, one_step_sarsa_target
 
@@ -67,6 +74,32 @@ class RefasyncAdapter:
         return out, d_theta
 
     @staticmethod
+    def atari_forward_backward(theta, obs, d_out, n_actions, head):
+        net = atari_network(n_actions, head)
+        out, cache = net.forward(theta, obs)
+        d_theta = np.zeros_like(theta)
+        net.backward(theta, cache, d_out, d_theta)
+        return out, d_theta
+
+    @staticmethod
+    def conv2d_forward_backward(x, w, b, stride, dy):
+        N, H, W, _ = x.shape
+        KH, KW, _, O = w.shape
+        y = np.empty((N, (H - KH) // stride + 1, (W - KW) // stride + 1, O))
+        kernels.conv2d_forward(y, x, w, b, stride)
+        dx, dw, db = np.zeros_like(x), np.zeros_like(w), np.zeros_like(b)
+        kernels.conv2d_backward(dx, dw, db, dy, x, w, stride, True)
+        return y, dx, dw, db
+
+    @staticmethod
+    def dense_forward_backward(x, w, b, dy):
+        y = np.empty((x.shape[0], w.shape[1]))
+        kernels.dense_forward(y, x, w, b)
+        dx, dw, db = np.zeros_like(x), np.zeros_like(w), np.zeros_like(b)
+        kernels.dense_backward(dx, dw, db, dy, x, w, True)
+        return y, dx, dw, db
+
+    @staticmethod
     def rmsprop_steps(theta, g, d_thetas, lr, alpha, eps):
         theta, g = theta.copy(), g.copy()
         for d in d_thetas:
@@ -75,9 +108,26 @@ class RefasyncAdapter:
 
 
 # -------------------------------------------------------------------- the cases
-def _case(name, fn, pins, tol, inputs, description):
+def _case(name, fn, pins, tol, inputs, description, generated=None, select=None):
     return {"name": name, "function": fn, "pins": pins, "rtol": tol[0], "atol": tol[1],
-            "inputs": inputs, "description": description}
+            "inputs": inputs, "description": description, "generated": generated or {},
+            "select": select or {}}
+
+
+def atari_theta(n_actions=6, head="actor_critic"):
+    """A parameter vector anyone can rebuild: for the tensor starting at offset o with
+    fan-in f, theta[o + j] = sin(0.7 (o + j) + 0.1) / sqrt(f)  (float64)."""
+    net = atari_network(n_actions, head)
+    theta = np.empty(net.n_params)
+    for name, shape, off in net.layout():
+        size = int(np.prod(shape))
+        layer = next(L for L in net.layers if name.startswith(L.name + "."))
+        i = np.arange(off, off + size, dtype=np.float64)
+        theta[off:off + size] = np.sin(0.7 * i + 0.1) / np.sqrt(layer.fan_in)
+    return theta
+
+
+GENERATORS = {"atari_theta": atari_theta}
 
 
 F64 = (1e-9, 1e-12)
@@ -136,6 +186,28 @@ def build_cases():
                             "d_out": rng.standard_normal((5, n_out)), "hidden": np.array([8, 8]),
                             "n_actions": np.array(3), "head": np.array(head)},
                            "forward outputs and the accumulated d_theta of an MLP, flat layout"))
+    for name, (N, H, C, O, k, s) in {"layer.conv2d_atari_conv2": (2, 20, 16, 32, 4, 2),
+                                      "layer.conv2d_odd": (3, 7, 3, 5, 3, 2)}.items():
+        x = rng.standard_normal((N, H, H, C))
+        OH = (H - k) // s + 1
+        cases.append(_case(name, "conv2d_forward_backward", "network layers", F64,
+                           {"x": x, "w": rng.standard_normal((k, k, C, O)) / np.sqrt(k * k * C),
+                            "b": rng.standard_normal(O), "stride": np.array(s),
+                            "dy": rng.standard_normal((N, OH, OH, O))},
+                           f"conv {k}x{k}/{s}, {C}->{O} channels, NHWC: y, dx, dw, db"))
+    cases.append(_case("layer.dense", "dense_forward_backward", "network layers", F64,
+                       {"x": rng.standard_normal((5, 37)), "w": rng.standard_normal((37, 19)),
+                        "b": rng.standard_normal(19), "dy": rng.standard_normal((5, 19))},
+                       "dense 37->19, batch 5: y, dx, dw, db"))
+    net = atari_network(6, "actor_critic")
+    sample = np.unique(np.concatenate([np.arange(0, net.n_params, 97), [net.n_params - 1]]))
+    cases.append(_case("network.atari_actor_critic", "atari_forward_backward", "Alg3 L18-19 (the network)",
+                       (1e-7, 1e-10),
+                       {"theta": None, "obs": rng.integers(0, 256, (2, 4, 84, 84), dtype=np.uint8),
+                        "d_out": rng.standard_normal((2, 7)), "n_actions": np.array(6),
+                        "head": np.array("actor_critic")},
+                       "the paper's Atari network, batch 2: outputs, and d_theta at every 97th index",
+                       generated={"theta": "atari_theta"}, select={1: sample}))
     n = 50
     cases.append(_case("rmsprop.three_steps", "rmsprop_steps", "Alg3 L21 + ADDITION 4", F64,
                        {"theta": rng.standard_normal(n), "g": np.zeros(n),
@@ -165,14 +237,19 @@ def write(directory, cases=None):
     manifest = {"format_version": FORMAT_VERSION, "refasync_version": __version__, "cases": []}
     for case in cases:
         case["input_names"] = list(case["inputs"])
-        outputs = call(RefasyncAdapter, case, case["inputs"])
-        arrays = {f"in.{k}": np.asarray(v) for k, v in case["inputs"].items()}
+        inputs = {k: (GENERATORS[case["generated"][k]]() if k in case["generated"] else v)
+                  for k, v in case["inputs"].items()}
+        outputs = list(call(RefasyncAdapter, case, inputs))
+        arrays = {f"in.{k}": np.asarray(v) for k, v in inputs.items() if k not in case["generated"]}
+        for i, idx in case["select"].items():
+            outputs[i] = outputs[i][idx]
+            arrays[f"sel.{i}"] = np.asarray(idx, dtype=np.int64)
         arrays.update({f"out.{i}": o for i, o in enumerate(outputs)})
         arrays["format_version"] = np.array(FORMAT_VERSION)
         arrays["refasync_version"] = np.array(__version__)
         np.savez(os.path.join(directory, case["name"] + ".npz"), **arrays)
         manifest["cases"].append({k: case[k] for k in ("name", "function", "pins", "rtol", "atol",
-                                                        "description", "input_names")}
+                                                        "description", "input_names", "generated")}
                                  | {"file": case["name"] + ".npz", "n_outputs": len(outputs)})
     with open(os.path.join(directory, MANIFEST), "w") as f:
         json.dump(manifest, f, indent=2)
@@ -180,16 +257,20 @@ def write(directory, cases=None):
 
 
 def load(directory):
-    """[(case, inputs, expected outputs)] from the golden files."""
+    """[(case, inputs, expected outputs)] from the golden files; ``case["select"]``
+    maps an output index to the indices at which it is compared."""
     with open(os.path.join(directory, MANIFEST)) as f:
         manifest = json.load(f)
     if manifest["format_version"] != FORMAT_VERSION:
         raise ValueError(f"reference format {manifest['format_version']}, this refasync reads {FORMAT_VERSION}")
     out = []
     for case in manifest["cases"]:
+        generated = case.get("generated", {})
         with np.load(os.path.join(directory, case["file"]), allow_pickle=False) as z:
-            inputs = {k: z[f"in.{k}"] for k in case["input_names"]}
+            inputs = {k: GENERATORS[generated[k]]() if k in generated else z[f"in.{k}"]
+                      for k in case["input_names"]}
             expected = tuple(z[f"out.{i}"] for i in range(case["n_outputs"]))
+            case["select"] = {i: z[f"sel.{i}"] for i in range(case["n_outputs"]) if f"sel.{i}" in z.files}
         out.append((case, inputs, expected))
     return out
 
@@ -203,7 +284,8 @@ def check(adapter, directory):
                          f"adapter has no {case['function']}"))
             continue
         try:
-            got = call(adapter, case, inputs)
+            got = tuple(g[case["select"][i]] if i in case["select"] else g
+                        for i, g in enumerate(call(adapter, case, inputs)))
             if len(got) != len(expected) or any(g.shape != e.shape for g, e in zip(got, expected)):
                 raise ValueError(f"shapes {[g.shape for g in got]}, expected {[e.shape for e in expected]}")
         except Exception as e:   # the adapter's failure is a FAIL row, not our crash

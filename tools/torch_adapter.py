@@ -88,3 +88,75 @@ def rmsprop_steps(theta, g, d_thetas, lr, alpha, eps):
         g = alpha * g + (1 - alpha) * d * d
         theta = theta - lr * d / torch.sqrt(g + eps)    # eps inside the root, as the paper
     return theta.numpy(), g.numpy()
+
+
+def conv2d_forward_backward(x, w, b, stride, dy):
+    # refasync: x NHWC, w (KH, KW, C_in, C_out);  torch: NCHW, (C_out, C_in, KH, KW)
+    x_t = t(x).permute(0, 3, 1, 2).clone().requires_grad_(True)
+    w_t = t(w).permute(3, 2, 0, 1).clone().requires_grad_(True)
+    b_t = t(b).clone().requires_grad_(True)
+    y = F.conv2d(x_t, w_t, b_t, stride=int(stride))
+    y.backward(t(dy).permute(0, 3, 1, 2))
+    return (y.detach().permute(0, 2, 3, 1).numpy(), x_t.grad.permute(0, 2, 3, 1).numpy(),
+            w_t.grad.permute(2, 3, 1, 0).numpy(), b_t.grad.numpy())
+
+
+def dense_forward_backward(x, w, b, dy):
+    x_t, w_t, b_t = (t(a).clone().requires_grad_(True) for a in (x, w, b))
+    y = F.linear(x_t, w_t.T, b_t)          # refasync's w is Linear.weight.T
+    y.backward(t(dy))
+    return y.detach().numpy(), x_t.grad.numpy(), w_t.grad.numpy(), b_t.grad.numpy()
+
+
+class AtariNet(torch.nn.Module):
+    """The paper's network, written the usual PyTorch way (NCHW)."""
+
+    def __init__(self, n_outputs):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(4, 16, 8, stride=4)
+        self.conv2 = torch.nn.Conv2d(16, 32, 4, stride=2)
+        self.fc1 = torch.nn.Linear(32 * 9 * 9, 256)
+        self.out = torch.nn.Linear(256, n_outputs)
+
+    def forward(self, obs):
+        x = torch.relu(self.conv1(obs / 255.0))
+        x = torch.relu(self.conv2(x))
+        x = torch.relu(self.fc1(x.flatten(1)))     # flattens (channel, y, x)
+        return self.out(x)
+
+    def load_refasync(self, theta):
+        """Copy refasync's flat theta in: conv (KH, KW, C_in, C_out) -> (C_out, C_in, KH, KW);
+        fc1's rows are in refasync's (y, x, channel) flatten order -> torch's (channel, y, x)."""
+        views, off = {}, 0
+        for name, shape in [("conv1.w", (8, 8, 4, 16)), ("conv1.b", (16,)), ("conv2.w", (4, 4, 16, 32)),
+                            ("conv2.b", (32,)), ("fc1.w", (2592, 256)), ("fc1.b", (256,)),
+                            ("out.w", (256, self.out.out_features)), ("out.b", (self.out.out_features,))]:
+            n = int(np.prod(shape))
+            views[name] = t(theta[off:off + n]).reshape(shape)
+            off += n
+        fc1 = views["fc1.w"].reshape(9, 9, 32, 256).permute(2, 0, 1, 3).reshape(2592, 256)
+        with torch.no_grad():
+            self.conv1.weight.copy_(views["conv1.w"].permute(3, 2, 0, 1))
+            self.conv1.bias.copy_(views["conv1.b"])
+            self.conv2.weight.copy_(views["conv2.w"].permute(3, 2, 0, 1))
+            self.conv2.bias.copy_(views["conv2.b"])
+            self.fc1.weight.copy_(fc1.T)
+            self.fc1.bias.copy_(views["fc1.b"])
+            self.out.weight.copy_(views["out.w"].T)
+            self.out.bias.copy_(views["out.b"])
+
+    def refasync_grad(self):
+        """The gradients back in refasync's flat layout (the inverse of load_refasync)."""
+        fc1 = self.fc1.weight.grad.T.reshape(32, 9, 9, 256).permute(1, 2, 0, 3).reshape(-1)
+        parts = [self.conv1.weight.grad.permute(2, 3, 1, 0), self.conv1.bias.grad,
+                 self.conv2.weight.grad.permute(2, 3, 1, 0), self.conv2.bias.grad,
+                 fc1, self.fc1.bias.grad, self.out.weight.grad.T, self.out.bias.grad]
+        return torch.cat([p.reshape(-1) for p in parts])
+
+
+def atari_forward_backward(theta, obs, d_out, n_actions, head):
+    net = AtariNet(n_actions + (head == "actor_critic"))
+    net.load_refasync(theta)
+    out = net(t(obs).double())
+    out.backward(t(d_out))
+    return out.detach().numpy(), net.refasync_grad().numpy()
