@@ -115,3 +115,11 @@ def test_crosscheck_command_line(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "refasync.crosscheck", "--adapter", "no_such_module:x"],
                              cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_the_pytorch_example_adapter_passes_everything():
+    pytest.importorskip("torch")
+    from refasync.crosscheck import load_adapter
+    adapter = load_adapter(os.path.join(ROOT, "tools", "torch_adapter.py"))
+    rows = reference.check(adapter, DEFAULT_REFERENCE)
+    assert all(row[5] == "OK" for row in rows), [r for r in rows if r[5] != "OK"]
