@@ -27,6 +27,10 @@ The adapter protocol: an object or module with any of these functions
         (K_in, K_out) weights
     rmsprop_steps(theta, g, d_thetas, lr, alpha, eps) -> (theta, g)
         len(d_thetas) consecutive shared-RMSProp steps
+    trace(algo, workers, seed, updates) -> (worker, T, loss, grad_norm, theta_sum,
+                                            theta_sumsq, offsets, a, r, target)
+        the first ``updates`` updates of a deterministic CartPole-v1 run (float64,
+        the classic preset), see ``record_trace``
 """
 from __future__ import annotations
 
@@ -98,6 +102,10 @@ class RefasyncAdapter:
         dx, dw, db = np.zeros_like(x), np.zeros_like(w), np.zeros_like(b)
         kernels.dense_backward(dx, dw, db, dy, x, w, True)
         return y, dx, dw, db
+
+    @staticmethod
+    def trace(algo, workers, seed, updates):
+        return record_trace(str(algo), int(workers), int(seed), int(updates))
 
     @staticmethod
     def rmsprop_steps(theta, g, d_thetas, lr, alpha, eps):
@@ -208,6 +216,14 @@ def build_cases():
                         "head": np.array("actor_critic")},
                        "the paper's Atari network, batch 2: outputs, and d_theta at every 97th index",
                        generated={"theta": "atari_theta"}, select={1: sample}))
+    for algo in ("one-step-q", "one-step-sarsa", "n-step-q", "a3c"):
+        for workers in (1, 2):
+            cases.append(_case(f"trace.{algo}.{workers}w", "trace", "the whole box", (1e-9, 1e-9),
+                               {"algo": np.array(algo), "workers": np.array(workers), "seed": np.array(0),
+                                "updates": np.array(20)},
+                               f"first 20 updates of --algo {algo} --workers {workers} --deterministic "
+                               "--seed 0 --dtype float64 on CartPole-v1: worker, T, loss, grad norm, "
+                               "theta checksums, actions, rewards, targets"))
     n = 50
     cases.append(_case("rmsprop.three_steps", "rmsprop_steps", "Alg3 L21 + ADDITION 4", F64,
                        {"theta": rng.standard_normal(n), "g": np.zeros(n),
@@ -215,6 +231,41 @@ def build_cases():
                         "alpha": np.array(0.99), "eps": np.array(0.1)},
                        "g <- alpha g + (1 - alpha) d^2; theta <- theta - lr d / sqrt(g + eps), eps inside"))
     return cases
+
+
+def record_trace(algo, workers, seed, updates, env="CartPole-v1"):
+    """The first ``updates`` asynchronous updates of a ``--deterministic`` run:
+    ``--algo algo --workers workers --seed seed --dtype float64`` on CartPole-v1
+    with the classic preset.  Per update: the worker, T after its last step, the
+    loss, the gradient norm before clipping, sum(theta) and sum(theta^2) after
+    the update; and the segment's actions, rewards and targets (one-step) or
+    returns (n-step, A3C), concatenated, update k owning [offsets[k], offsets[k+1])."""
+    from .config import Config, preset
+    from .envs import env_spec
+    from .runner import build_network, deterministic_shared, interleave
+    cfg = Config(algo=algo, env=env, workers=workers, seed=seed, deterministic=True)
+    for k, v in preset(algo, env).items():
+        setattr(cfg, k, v)
+    cfg.dtype = "float64"
+    spec = env_spec(env)
+    theta0 = build_network(cfg, *spec[:2]).init(np.random.default_rng(seed), np.float64)
+    shared = deterministic_shared(cfg, theta0)
+    rows = {k: [] for k in ("worker", "T", "loss", "grad_norm", "theta_sum", "theta_sumsq")}
+    a, r, target, offsets = [], [], [], [0]
+    for i, y in interleave(cfg, spec, shared, lambda *episode: None):
+        for k, v in (("worker", i), ("T", y["T"]), ("loss", y["loss"]), ("grad_norm", y["grad_norm"]),
+                     ("theta_sum", float(np.sum(shared.theta))),
+                     ("theta_sumsq", float(np.sum(shared.theta ** 2)))):
+            rows[k].append(v)
+        a += list(y["a"])
+        r += list(y["r"])
+        target += list(y["target"])
+        offsets.append(len(a))
+        if len(offsets) > updates:
+            break
+    return (np.array(rows["worker"]), np.array(rows["T"]), np.array(rows["loss"]),
+            np.array(rows["grad_norm"]), np.array(rows["theta_sum"]), np.array(rows["theta_sumsq"]),
+            np.array(offsets), np.array(a), np.array(r), np.array(target))
 
 
 def _scalar(x):
@@ -296,6 +347,12 @@ def check(adapter, directory):
         rel_err = max(float(np.max(np.abs(g - e) / np.maximum(np.abs(e), case["atol"]), initial=0.0))
                       for g, e in zip(got, expected))
         ok = all(np.allclose(g, e, rtol=case["rtol"], atol=case["atol"]) for g, e in zip(got, expected))
+        detail = case["description"]
+        if not ok and case["function"] == "trace":
+            bad = [int(np.argmax(~np.isclose(g, e, rtol=case["rtol"], atol=case["atol"])))
+                   for g, e in zip(got[:6], expected[:6]) if not np.allclose(g, e, rtol=case["rtol"],
+                                                                             atol=case["atol"])]
+            detail = f"first diverging update: {min(bad)}" if bad else "the segments' data differ"
         rows.append((case["name"], abs_err, rel_err, case["rtol"], case["atol"], "OK" if ok else "FAIL",
-                     case["pins"], case["description"]))
+                     case["pins"], detail))
     return rows

@@ -85,24 +85,27 @@ class _Stats:
 
 
 # ---------------------------------------------------------------- one process
-def run_deterministic(cfg, spec, theta0, recorder):
-    """Run cfg.workers generators round-robin; returns the final Shared state."""
+def deterministic_shared(cfg, theta0):
+    """The Shared state of a one-process run, theta^- <- theta (DEVIATION 3: once)."""
     shared = local_shared(theta0.shape[0], theta0.dtype, with_target=cfg.head == "q")
     shared.theta[:] = theta0
     if shared.theta_minus is not None:
-        shared.theta_minus[:] = theta0                      # DEVIATION 3: theta^- <- theta once
+        shared.theta_minus[:] = theta0
+    return shared
+
+
+def interleave(cfg, spec, shared, on_episode):
+    """Yield (worker, update) for every asynchronous update of cfg.workers worker
+    generators run round-robin in this process, one update at a time, until
+    every worker has finished.  ``on_episode(worker, score, length)``."""
     workers, envs = [], []
-    for i in range(cfg.workers):
-        def on_episode(score, length, i=i):
-            recorder.episode(shared.T.value, i, score, length)
-        gen, env = make_worker(i, cfg, spec, shared, on_episode)
-        workers.append(gen)
-        envs.append(env)
-    recorder.attach(shared)
-    stats = _Stats()
-    live = list(range(cfg.workers))
-    recorder.worker_started(0)
     try:
+        for i in range(cfg.workers):
+            gen, env = make_worker(i, cfg, spec, shared,
+                                   lambda score, length, i=i: on_episode(i, score, length))
+            workers.append(gen)
+            envs.append(env)
+        live = list(range(cfg.workers))
         while live:
             for i in list(live):
                 try:
@@ -112,15 +115,26 @@ def run_deterministic(cfg, spec, theta0, recorder):
                     continue
                 except NonFiniteError as e:
                     raise WorkerFailed(i, str(e)) from None
-                stats.add(y)
-            if recorder.due():
-                recorder.stats(stats.message())
-                stats.reset()
-                recorder.tick()
-        recorder.stats(stats.message())
+                yield i, y
     finally:
         for env in envs:
             env.close()
+
+
+def run_deterministic(cfg, spec, theta0, recorder):
+    """Run cfg.workers generators round-robin; returns the final Shared state."""
+    shared = deterministic_shared(cfg, theta0)
+    recorder.attach(shared)
+    recorder.worker_started(0)
+    stats = _Stats()
+    for _, y in interleave(cfg, spec, shared,
+                           lambda i, score, length: recorder.episode(shared.T.value, i, score, length)):
+        stats.add(y)
+        if recorder.due():
+            recorder.stats(stats.message())
+            stats.reset()
+            recorder.tick()
+    recorder.stats(stats.message())
     return shared
 
 

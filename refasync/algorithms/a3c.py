@@ -81,6 +81,7 @@ def worker(ctx):
         d_out = np.concatenate([d_logits, d_v[:, None]], axis=1)
         net.backward(theta_prime, net.stack_caches(caches), d_out, d_theta)       # [Alg3 L18-19] DEVIATION 4: one backward pass for the segment
         grad_norm = update(d_theta, T_now)                                        # [Alg3 L21]
-        yield {"loss": terms["loss"], "grad_norm": grad_norm, "entropy": terms["entropy"] / len(a)}
+        yield {"loss": terms["loss"], "grad_norm": grad_norm, "entropy": terms["entropy"] / len(a),
+               "T": T_now, "a": a, "r": r, "target": R_i}
         if terminal or truncated:
             s = env.reset()                                                       # ADDITION 11: a new episode after a terminal

@@ -80,6 +80,6 @@ def worker(ctx):
         grad_norm = update(d_theta, T_now)                                        # [Alg2 L24]
         if target_due:                                                            # [Alg2 L25]
             theta_minus[:] = theta                                                # [Alg2 L26]
-        yield {"loss": L, "grad_norm": grad_norm}
+        yield {"loss": L, "grad_norm": grad_norm, "T": T_now, "a": a, "r": r, "target": R_i}
         if terminal or truncated:
             s = env.reset()                                                       # ADDITION 11: a new episode after a terminal

@@ -44,6 +44,7 @@ def worker(ctx):
     eps_final = sample_final_epsilon(rng, cfg.eps_finals, cfg.eps_probs)          # ADDITION 8: per-thread final epsilon
     loss = 0.0
     caches, d_qs = [], []        # DEVIATION 4: L10's terms, back-propagated together at L17
+    a_log, r_log, y_log = [], [], []         # what the update reports
 
     t = 0                                                                         # [Alg1 L2]
     # (ERRATUM 4: the seed notes' numbering of this box is garbled; see the docstring.)
@@ -60,6 +61,7 @@ def worker(ctx):
         y = one_step_q_target([r], q_next_minus[None], [terminal], gamma)         # [Alg1 L9]
         L, d_q = q_loss_grad(q_s[None], [a], y)
         caches.append(cache_s), d_qs.append(d_q)                                  # [Alg1 L10]
+        a_log.append(a), r_log.append(r), y_log.append(float(y[0]))
         loss += L
         s = s_next                                                                # [Alg1 L11]
         T_now = T.increment()                                                     # [Alg1 L12]
@@ -72,7 +74,9 @@ def worker(ctx):
             grad_norm = update(d_theta, T_now)                                    # [Alg1 L17]
             d_theta[:] = 0                                                        # [Alg1 L18]
             caches.clear(), d_qs.clear()
-            yield {"loss": loss, "grad_norm": grad_norm}
+            yield {"loss": loss, "grad_norm": grad_norm, "T": T_now, "a": a_log, "r": r_log,
+                   "target": y_log}
+            a_log, r_log, y_log = [], [], []
             loss = 0.0
         if episode_over:
             s = env.reset()                                                       # ADDITION 11: a new episode after a terminal
