@@ -34,13 +34,13 @@ def load_adapter(spec):
 
 
 def format_table(rows):
-    head = f"{'check':26s} {'max abs err':>12s} {'max rel err':>12s} {'rtol':>7s} {'atol':>7s} {'':5s} pins"
+    head = f"{'check':30s} {'max abs err':>12s} {'max rel err':>12s} {'rtol':>7s} {'atol':>7s} {'':5s} pins"
     lines = [head, "-" * len(head)]
     fmt = lambda x: f"{x:12.3e}" if x is not None else f"{'-':>12s}"  # noqa: E731
     for name, a, r, rtol, atol, status, pins, detail in rows:
-        lines.append(f"{name:26s} {fmt(a)} {fmt(r)} {rtol:7.0e} {atol:7.0e} {status:5s} {pins}")
+        lines.append(f"{name:30s} {fmt(a)} {fmt(r)} {rtol:7.0e} {atol:7.0e} {status:5s} {pins}")
         if status != "OK":
-            lines.append(f"{'':26s} {detail}")
+            lines.append(f"{'':30s} {detail}")
     return "\n".join(lines)
 
 

@@ -89,7 +89,7 @@ class RefasyncAdapter:
     def conv2d_forward_backward(x, w, b, stride, dy):
         N, H, W, _ = x.shape
         KH, KW, _, O = w.shape
-        y = np.empty((N, (H - KH) // stride + 1, (W - KW) // stride + 1, O))
+        y = np.empty((N, (H - KH) // stride + 1, (W - KW) // stride + 1, O), dtype=x.dtype)
         kernels.conv2d_forward(y, x, w, b, stride)
         dx, dw, db = np.zeros_like(x), np.zeros_like(w), np.zeros_like(b)
         kernels.conv2d_backward(dx, dw, db, dy, x, w, stride, True)
@@ -97,7 +97,7 @@ class RefasyncAdapter:
 
     @staticmethod
     def dense_forward_backward(x, w, b, dy):
-        y = np.empty((x.shape[0], w.shape[1]))
+        y = np.empty((x.shape[0], w.shape[1]), dtype=x.dtype)
         kernels.dense_forward(y, x, w, b)
         dx, dw, db = np.zeros_like(x), np.zeros_like(w), np.zeros_like(b)
         kernels.dense_backward(dx, dw, db, dy, x, w, True)
@@ -135,10 +135,11 @@ def atari_theta(n_actions=6, head="actor_critic"):
     return theta
 
 
-GENERATORS = {"atari_theta": atari_theta}
+GENERATORS = {"atari_theta": atari_theta, "atari_theta_q": lambda: atari_theta(6, "q")}
 
 
 F64 = (1e-9, 1e-12)
+F32 = (1e-4, 1e-5)      # float32 inputs, computed in float32 by refasync
 
 
 def build_cases():
@@ -194,7 +195,7 @@ def build_cases():
                             "d_out": rng.standard_normal((5, n_out)), "hidden": np.array([8, 8]),
                             "n_actions": np.array(3), "head": np.array(head)},
                            "forward outputs and the accumulated d_theta of an MLP, flat layout"))
-    for name, (N, H, C, O, k, s) in {"layer.conv2d_atari_conv2": (2, 20, 16, 32, 4, 2),
+    for name, (N, H, C, O, k, s) in {"layer.conv2d_atari_conv2": (1, 20, 16, 32, 4, 2),
                                       "layer.conv2d_odd": (3, 7, 3, 5, 3, 2)}.items():
         x = rng.standard_normal((N, H, H, C))
         OH = (H - k) // s + 1
@@ -207,6 +208,13 @@ def build_cases():
                        {"x": rng.standard_normal((5, 37)), "w": rng.standard_normal((37, 19)),
                         "b": rng.standard_normal(19), "dy": rng.standard_normal((5, 19))},
                        "dense 37->19, batch 5: y, dx, dw, db"))
+    f32 = {name: c for name, c in ((c["name"], c) for c in cases)
+           if name in ("layer.conv2d_atari_conv2", "layer.dense", "network.mlp_actor_critic")}
+    for name, c in f32.items():
+        inputs = {k: (v.astype(np.float32) if isinstance(v, np.ndarray) and v.dtype == np.float64
+                      and v.ndim > 0 else v) for k, v in c["inputs"].items()}
+        cases.append(_case(name + "_f32", c["function"], c["pins"], F32, inputs,
+                           c["description"] + ", in float32"))
     net = atari_network(6, "actor_critic")
     sample = np.unique(np.concatenate([np.arange(0, net.n_params, 97), [net.n_params - 1]]))
     cases.append(_case("network.atari_actor_critic", "atari_forward_backward", "Alg3 L18-19 (the network)",
@@ -216,6 +224,15 @@ def build_cases():
                         "head": np.array("actor_critic")},
                        "the paper's Atari network, batch 2: outputs, and d_theta at every 97th index",
                        generated={"theta": "atari_theta"}, select={1: sample}))
+    q_sample = np.unique(np.concatenate([np.arange(0, atari_network(6, "q").n_params, 97),
+                                         [atari_network(6, "q").n_params - 1]]))
+    cases.append(_case("network.atari_q", "atari_forward_backward", "Alg2 L22 (the network)",
+                       (1e-7, 1e-10),
+                       {"theta": None, "obs": rng.integers(0, 256, (2, 4, 84, 84), dtype=np.uint8),
+                        "d_out": rng.standard_normal((2, 6)), "n_actions": np.array(6),
+                        "head": np.array("q")},
+                       "the paper's Atari network with the Q head, batch 2",
+                       generated={"theta": "atari_theta_q"}, select={1: q_sample}))
     for algo in ("one-step-q", "one-step-sarsa", "n-step-q", "a3c"):
         for workers in (1, 2):
             cases.append(_case(f"trace.{algo}.{workers}w", "trace", "the whole box", (1e-9, 1e-9),

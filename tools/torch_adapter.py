@@ -69,12 +69,12 @@ def mlp_forward_backward(theta, obs, d_out, hidden, n_actions, head):
             linear.bias.copy_(t(theta[offset + k_in * k_out:offset + k_in * k_out + k_out]))
         offset += k_in * k_out + k_out
         layers.append(linear)
-    x = t(obs)
+    x = t(obs).double()             # float32 cases too: float64 inside, well within their tolerance
     for i, layer in enumerate(layers):
         x = layer(x)
         if i < len(layers) - 1:
             x = torch.relu(x)
-    x.backward(t(d_out))
+    x.backward(t(d_out).double())
     grads = []
     for layer in layers:
         grads += [layer.weight.grad.T.reshape(-1), layer.bias.grad]
@@ -158,5 +158,5 @@ def atari_forward_backward(theta, obs, d_out, n_actions, head):
     net = AtariNet(n_actions + (head == "actor_critic"))
     net.load_refasync(theta)
     out = net(t(obs).double())
-    out.backward(t(d_out))
+    out.backward(t(d_out).double())
     return out.detach().numpy(), net.refasync_grad().numpy()
