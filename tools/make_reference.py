@@ -9,6 +9,8 @@ import os
 import sys
 import tempfile
 
+import numpy as np
+
 from refasync import reference
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -24,7 +26,6 @@ def compare(directory, committed):
             problems.append(f"{case['name']}: no longer generated")
             continue
         for i, (a, b) in enumerate(zip(fresh.pop(case["name"]), expected)):
-            import numpy as np
             if a.shape != b.shape or not np.allclose(a, b, rtol=case["rtol"], atol=case["atol"]):
                 problems.append(f"{case['name']}: output {i} differs")
     problems += [f"{name}: new case, not committed" for name in fresh]
