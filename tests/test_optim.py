@@ -85,6 +85,35 @@ def test_norm_clipping(case, max_norm):
     np.testing.assert_allclose(theta1, theta2, rtol=1e-12)
 
 
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 5000), st.integers(0, 63), st.integers(0, 10**9), st.sampled_from([np.float32, np.float64]))
+def test_swept_update_is_bitwise_one_sweep(n, worker_id, update_index, dtype):
+    """Each update sweeps theta and g from its own start; every element must be
+    updated exactly once and exactly as by one sweep (bitwise, fastmath included)."""
+    parts = optim.sweep_parts(n, worker_id, update_index)
+    covered = np.zeros(n, int)
+    for p in parts:
+        covered[p] += 1
+        assert p.start % 64 == 0
+    assert (covered == 1).all()
+    rng = np.random.default_rng(n * 31 + worker_id)
+    theta, g, d = (rng.standard_normal(n).astype(dtype), rng.random(n).astype(dtype),
+                   rng.standard_normal(n).astype(dtype))
+    for step, extra in ((ra.rmsprop_step, (7e-4, 0.99, 0.1, 0.3)), (ra.momentum_sgd_step, (1e-2, 0.9, 0.3))):
+        t1, s1, t2, s2 = theta.copy(), g.copy(), theta.copy(), g.copy()
+        step(t1, s1, d, *extra)
+        for p in parts:
+            step(t2[p], s2[p], d[p], *extra)
+        assert np.array_equal(t1, t2) and np.array_equal(s1, s2)
+
+
+def test_sweep_starts_differ_between_workers_and_updates():
+    n = 677_943
+    starts = {(k, u): optim.sweep_parts(n, k, u)[0].start for k in range(4) for u in range(50)}
+    assert len(set(starts.values())) > 190            # 200 sweeps, nearly all start elsewhere
+    assert starts == {(k, u): optim.sweep_parts(n, k, u)[0].start for k in range(4) for u in range(50)}
+
+
 def test_clip_coefficient_edge_cases():
     assert ra.clip_coefficient(100.0, 40.0) == pytest.approx(0.4)
     assert ra.clip_coefficient(10.0, 40.0) == 1.0

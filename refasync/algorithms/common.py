@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..optim import clip_coefficient, grad_norm, linear_lr, momentum_sgd_step, rmsprop_step
+from ..optim import (clip_coefficient, grad_norm, linear_lr, momentum_sgd_step, rmsprop_step,
+                     sweep_parts)
 
 
 class NonFiniteError(FloatingPointError):
@@ -91,6 +92,7 @@ class AsynchronousUpdate:
             self.stat = np.zeros_like(self.theta)
         else:                                          # shared g (or shared m)
             self.stat = ctx.shared.opt_stat
+        self.updates = 0
 
     def __call__(self, d_theta, T):
         """Apply d_theta at global step T; returns the gradient norm before clipping."""
@@ -100,10 +102,14 @@ class AsynchronousUpdate:
             raise NonFiniteError(f"non-finite gradient (norm {norm}) in worker {self.worker_id} at T={T}")
         scale = clip_coefficient(norm, cfg.max_grad_norm)                     # ADDITION 2: gradient-norm clipping
         lr = linear_lr(cfg.lr, T, cfg.steps) if cfg.lr_anneal else cfg.lr     # ADDITION 5: linear learning-rate annealing
-        if cfg.optimizer == "momentum_sgd":                                   # ADDITION 4: the optimizer
-            momentum_sgd_step(self.theta, self.stat, d_theta, lr, cfg.momentum, scale)
-        else:
-            rmsprop_step(self.theta, self.stat, d_theta, lr, cfg.rms_alpha, cfg.rms_eps, scale)
+        # Each update sweeps theta and g from its own start (optim.sweep_parts): the
+        # same update, without two workers fighting over the same cache lines.
+        self.updates += 1
+        for p in sweep_parts(self.theta.shape[0], self.worker_id, self.updates):
+            if cfg.optimizer == "momentum_sgd":                               # ADDITION 4: the optimizer
+                momentum_sgd_step(self.theta[p], self.stat[p], d_theta[p], lr, cfg.momentum, scale)
+            else:
+                rmsprop_step(self.theta[p], self.stat[p], d_theta[p], lr, cfg.rms_alpha, cfg.rms_eps, scale)
         return norm
 
 
