@@ -1,0 +1,54 @@
+"""The diagnostic tools under tools/, run as a user runs them."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tool(*args, timeout=240):
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def dead_fraction(stdout, layer):
+    row = next(line.split() for line in stdout.splitlines() if line.startswith(layer + " "))
+    return float(row[2].rstrip("%")) / 100
+
+
+def test_dead_units_finds_a_layer_killed_by_its_bias(tmp_path):
+    run_dir = tmp_path / "run"
+    r = tool("-m", "refasync.train", "--algo", "a3c", "--steps", "300", "--workers", "1",
+             "--no-progress", "--eval-episodes", "0", "--out", str(run_dir))
+    assert r.returncode == 0, r.stderr
+    r = tool("tools/dead_units.py", str(run_dir), "--steps", "200")
+    assert r.returncode == 0, r.stderr
+    assert dead_fraction(r.stdout, "fc1") < 0.5          # a fresh network: most units fire
+
+    from refasync.evaluate import load_run
+    _, net, theta = load_run(str(run_dir))
+    ckpt = dict(np.load(run_dir / "checkpoint.npz"))
+    net.views(ckpt["theta"])["fc1.b"][:] = -1e6         # no input can make fc1 fire
+    np.savez(run_dir / "checkpoint.npz", **ckpt)
+    r = tool("tools/dead_units.py", str(run_dir), "--steps", "200")
+    assert r.returncode == 0, r.stderr
+    assert dead_fraction(r.stdout, "fc1") == 1.0
+
+
+def test_dead_units_rejects_a_missing_run_folder(tmp_path):
+    r = tool("tools/dead_units.py", str(tmp_path / "nothing"))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_profile_worker_phases_add_up_to_the_total():
+    r = tool("tools/profile_worker.py", "--env", "CartPole-v1", "--seconds", "1", "--warmup", "0.5",
+             "--workers", "1")
+    assert r.returncode == 0, r.stderr
+    header, row = r.stdout.splitlines()[1:3]
+    names, values = header.split(), [float(v.replace(",", "")) for v in row.split()]
+    cols = dict(zip(names, values))
+    phases = ("env.step", "forward", "backward", "grad_norm", "optimizer", "rest")
+    assert cols["N"] == 1 and cols["steps/s"] > 0
+    assert all(cols[p] >= 0 for p in phases[:-1])
+    assert abs(sum(cols[p] for p in phases) - cols["total"]) < 0.01
