@@ -9,7 +9,10 @@ For each N in --workers (default: 1, 2 and the machine's core count if larger):
       workers, stopped with SIGINT (Ctrl-C) after --seconds of training.
 Prints agent steps/s, frames/s, the ratio (b)/(a), the seconds from command
 start to the first training step, and the peak resident memory per worker
-(from the run's summary.json). Steady-state rates skip the first progress
+(from the run's summary.json).  With --rounds K every measurement is repeated
+K times, interleaved, and the medians follow; ratios (scaling, vs A3C, vs
+the ceiling) are taken within each round, where both rates saw the same
+machine, and then their median. Steady-state rates skip the first progress
 rows (start-up and compilation).
 """
 import argparse
@@ -22,6 +25,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import numpy as np
 
 ALGOS = ["one-step-q", "one-step-sarsa", "n-step-q", "a3c"]
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
@@ -93,35 +98,53 @@ def main():
     ap.add_argument("--seconds", type=float, default=30.0, help="training seconds per measurement")
     ap.add_argument("--workers", type=int, nargs="+", default=sorted({1, 2, cores}))
     ap.add_argument("--algos", nargs="+", default=ALGOS, choices=ALGOS)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="repeat every measurement, interleaved, and report medians (shared machines are noisy)")
     args = ap.parse_args()
     for k in THREAD_VARS:
         os.environ[k] = "1"
-    print(f"{args.env}: {args.seconds:.0f} s per measurement, {cores} cores; "
+    fps = 4 if args.env.startswith("ALE/") else 1
+    print(f"{args.env}: {args.seconds:.0f} s per measurement, {args.rounds} round(s), {cores} cores; "
           f"started {time.strftime('%Y-%m-%d %H:%M:%S')}", flush=True)
-    print(f"{'N':>2} {'what':16s} {'steps/s':>9s} {'frames/s':>9s} {'/ceiling':>9s} {'start-up s':>10s} "
-          f"{'peak MB/worker':>14s}", flush=True)
+    header = (f"{'N':>2} {'what':16s} {'steps/s':>9s} {'frames/s':>9s} {'/ceiling':>9s} {'start-up s':>10s} "
+              f"{'peak MB/worker':>14s}")
+    print(("round " if args.rounds > 1 else "") + header, flush=True)
+    runs = {}            # (what, n) -> [(steps/s, ratio to that round's ceiling, start-up s, MB)] per round
     with tempfile.TemporaryDirectory() as tmp:
-        rates = {}
-        for n in args.workers:
-            ceiling = env_ceiling(args.env, n, args.seconds)
-            fps = 4 if args.env.startswith("ALE/") else 1
-            print(f"{n:>2} {'env only':16s} {ceiling:9,.0f} {ceiling * fps:9,.0f} {'1.00':>9s}", flush=True)
-            for algo in args.algos:
-                rate, fps, startup, rss = train_rate(args.env, algo, n, args.seconds,
-                                                     os.path.join(tmp, f"{algo}-{n}"))
-                rates[(algo, n)] = rate
-                print(f"{n:>2} {algo:16s} {rate:9,.0f} {rate * fps:9,.0f} {rate / ceiling:9.2f} "
-                      f"{startup:10.1f} {rss:14.0f}", flush=True)
-        if len(args.workers) > 1:
-            lo, hi = min(args.workers), max(args.workers)
-            print("\nscaling " + ", ".join(
-                f"{algo} {rates[(algo, hi)] / rates[(algo, lo)]:.2f}x" for algo in args.algos)
-                + f" ({hi} workers vs {lo})")
-        a3c = [rates[(a, n)] for a, n in rates if a == "a3c"]
-        if a3c:
-            n = max(args.workers)
-            print("vs A3C at N=%d: " % n + ", ".join(
-                f"{algo} {rates[(algo, n)] / rates[('a3c', n)]:.2f}" for algo in args.algos))
+        for r in range(args.rounds):
+            tag = f"{r + 1:>5} " if args.rounds > 1 else ""
+            for n in args.workers:
+                ceiling = env_ceiling(args.env, n, args.seconds)
+                runs.setdefault(("env only", n), []).append((ceiling, 1.0, float("nan"), float("nan")))
+                print(f"{tag}{n:>2} {'env only':16s} {ceiling:9,.0f} {ceiling * fps:9,.0f} {'1.00':>9s}", flush=True)
+                for algo in args.algos:
+                    rate, fps, startup, rss = train_rate(args.env, algo, n, args.seconds,
+                                                         os.path.join(tmp, f"{algo}-{n}-{r}"))
+                    runs.setdefault((algo, n), []).append((rate, rate / ceiling, startup, rss))
+                    print(f"{tag}{n:>2} {algo:16s} {rate:9,.0f} {rate * fps:9,.0f} {rate / ceiling:9.2f} "
+                          f"{startup:10.1f} {rss:14.0f}", flush=True)
+
+    def med(key, i):
+        return float(np.median([row[i] for row in runs[key]]))
+
+    if args.rounds > 1:
+        print(f"\nmedians over {args.rounds} rounds\n{header}")
+        for (what, n) in runs:
+            k = (what, n)
+            rest = "" if what == "env only" else f" {med(k, 2):10.1f} {med(k, 3):14.0f}"
+            print(f"{n:>2} {what:16s} {med(k, 0):9,.0f} {med(k, 0) * fps:9,.0f} {med(k, 1):9.2f}{rest}")
+    if len(args.workers) > 1:
+        lo, hi = min(args.workers), max(args.workers)
+        # the ratio within each round, then the median: both rates saw the same machine
+        scaling = {algo: float(np.median([b[0] / a[0] for a, b in zip(runs[(algo, lo)], runs[(algo, hi)])]))
+                   for algo in ["env only"] + args.algos}
+        print("\nscaling " + ", ".join(f"{what} {x:.2f}x" for what, x in scaling.items())
+              + f" ({hi} workers vs {lo}{', median of the rounds' if args.rounds > 1 else ''})")
+    if "a3c" in args.algos:
+        n = max(args.workers)
+        print(f"vs A3C at N={n}: " + ", ".join(
+            f"{algo} {float(np.median([x[0] / y[0] for x, y in zip(runs[(algo, n)], runs[('a3c', n)])])):.2f}"
+            for algo in args.algos))
     return 0
 
 
