@@ -25,7 +25,7 @@ import numpy as np
 CHECKPOINT_FORMAT = 1
 
 
-def save_checkpoint(path, shared, cfg):
+def save_checkpoint(path, shared):
     """Write checkpoint.npz atomically; returns False (and writes nothing) if theta is
     not finite, so the last good checkpoint stays (ADDITION 10)."""
     theta = np.array(shared.theta)
@@ -47,6 +47,31 @@ def load_checkpoint(path):
         return {k: z[k] for k in z.files}
 
 
+class UpdateStats:
+    """Running sums of what the worker generators yield per update: kept by each
+    worker, sent to the parent as ``message()``, merged there with ``merge``."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self):
+        self.n, self.loss, self.grad_norm, self.grad_norm_max, self.entropy = 0, 0.0, 0.0, 0.0, 0.0
+
+    def add(self, y):
+        self.merge((1, y["loss"], y["grad_norm"], y["grad_norm"], y.get("entropy", 0.0)))
+
+    def merge(self, message):
+        n, loss, grad_norm, grad_norm_max, entropy = message
+        self.n += n
+        self.loss += loss
+        self.grad_norm += grad_norm
+        self.grad_norm_max = max(self.grad_norm_max, grad_norm_max)
+        self.entropy += entropy
+
+    def message(self):
+        return (self.n, self.loss, self.grad_norm, self.grad_norm_max, self.entropy)
+
+
 class RunRecorder:
     """Receives the workers' events and writes the run folder."""
 
@@ -60,7 +85,7 @@ class RunRecorder:
         self.returns = deque(maxlen=100)
         self.n_episodes = 0
         self.best_mean_100 = -math.inf
-        self._stats = [0, 0.0, 0.0, 0.0, 0.0]
+        self._stats = UpdateStats()
         self._last_tick = self.t0
         self._last_T = 0
         self._last_checkpoint = self.t0
@@ -99,13 +124,7 @@ class RunRecorder:
         self.worker_peak_rss_mb[worker] = peak_rss_mb
 
     def stats(self, msg):
-        n, loss, gn, gn_max, ent = msg
-        s = self._stats
-        s[0] += n
-        s[1] += loss
-        s[2] += gn
-        s[3] = max(s[3], gn_max)
-        s[4] += ent
+        self._stats.merge(msg)
 
     @property
     def mean_100(self):
@@ -123,12 +142,12 @@ class RunRecorder:
         now = time.monotonic()
         T = min(self.T, self.cfg.steps)
         rate = (T - self._last_T) / max(now - self._last_tick, 1e-9)
-        n, loss, gn, gn_max, ent = self._stats
+        n, loss, gn, gn_max, ent = self._stats.message()
         mean = lambda x: f"{x / n:.6g}" if n else ""  # noqa: E731
         self._pr.writerow([f"{now - self.t0:.3f}", T, T * self.frames_per_step, f"{rate:.1f}",
                            self.n_episodes, f"{self.mean_100:.6g}", n, mean(loss), mean(gn),
                            f"{gn_max:.6g}" if n else "", mean(ent)])
-        self._stats = [0, 0.0, 0.0, 0.0, 0.0]
+        self._stats.reset()
         self._pr_file.flush()
         self._ep_file.flush()
         if self.bar is not None:
@@ -143,7 +162,7 @@ class RunRecorder:
     def checkpoint(self):
         """Save the checkpoint unless theta went non-finite (then keep the last one)."""
         self._last_checkpoint = time.monotonic()
-        ok = save_checkpoint(os.path.join(self.out, "checkpoint.npz"), self.shared, self.cfg)
+        ok = save_checkpoint(os.path.join(self.out, "checkpoint.npz"), self.shared)
         if not ok:
             from .algorithms.common import NonFiniteError
             raise NonFiniteError(f"theta became non-finite at T={self.T}; "

@@ -27,6 +27,7 @@ import numpy as np
 from .algorithms import WORKERS
 from .algorithms.common import NonFiniteError, WorkerContext
 from .envs import EpisodeEnv, make_env
+from .logs import UpdateStats
 from .nn import atari_network, mlp
 from .shared import SharedBlock, local_shared
 
@@ -62,26 +63,6 @@ def make_worker(worker_id, cfg, spec, shared, on_episode):
     env = EpisodeEnv(make_env(cfg.env), env_seed, cfg.clip_rewards, on_episode, cfg.life_loss_terminal)
     ctx = WorkerContext(worker_id, cfg, build_network(cfg, obs_shape, n_actions), env, rng, shared)
     return WORKERS[cfg.algo](ctx), env
-
-
-class _Stats:
-    """Per-worker running sums of what the generator yields."""
-
-    def __init__(self):
-        self.reset()
-
-    def reset(self):
-        self.n, self.loss, self.grad_norm, self.grad_norm_max, self.entropy = 0, 0.0, 0.0, 0.0, 0.0
-
-    def add(self, y):
-        self.n += 1
-        self.loss += y["loss"]
-        self.grad_norm += y["grad_norm"]
-        self.grad_norm_max = max(self.grad_norm_max, y["grad_norm"])
-        self.entropy += y.get("entropy", 0.0)
-
-    def message(self):
-        return (self.n, self.loss, self.grad_norm, self.grad_norm_max, self.entropy)
 
 
 # ---------------------------------------------------------------- one process
@@ -126,7 +107,7 @@ def run_deterministic(cfg, spec, theta0, recorder):
     shared = deterministic_shared(cfg, theta0)
     recorder.attach(shared)
     recorder.worker_started(0)
-    stats = _Stats()
+    stats = UpdateStats()
     for _, y in interleave(cfg, spec, shared,
                            lambda i, score, length: recorder.episode(shared.T.value, i, score, length)):
         stats.add(y)
@@ -149,7 +130,7 @@ def _worker_main(worker_id, cfg, spec, block, conn):
             conn.send(("episode", worker_id, shared.T.value, score, length))
 
         gen, env = make_worker(worker_id, cfg, spec, shared, on_episode)
-        stats, last = _Stats(), time.monotonic()
+        stats, last = UpdateStats(), time.monotonic()
         parent = os.getppid()
         conn.send(("started", worker_id))
         for y in gen:

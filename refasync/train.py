@@ -234,7 +234,7 @@ def main(argv=None):
             except NonFiniteError as e:
                 status, message, non_finite = 1, message or str(e), True
             # after NaN/Inf the parameters are not trusted: keep the last periodic checkpoint
-            if non_finite or not save_checkpoint(checkpoint, shared, cfg):
+            if non_finite or not save_checkpoint(checkpoint, shared):
                 status = 1
                 kept = (f"checkpoint.npz keeps T={int(np.load(checkpoint)['T']):,}"
                         if os.path.exists(checkpoint) else "no checkpoint had been saved yet")
