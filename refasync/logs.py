@@ -47,6 +47,14 @@ def load_checkpoint(path):
         return {k: z[k] for k in z.files}
 
 
+class RunFolderError(RuntimeError):
+    """The run folder could not be written (deleted, disk full, no permission)."""
+
+    @classmethod
+    def of(cls, out_dir, e):
+        return cls(f"cannot write the run folder {out_dir}: {e.strerror or e}")
+
+
 class UpdateStats:
     """Running sums of what the worker generators yield per update: kept by each
     worker, sent to the parent as ``message()``, merged there with ``merge``."""
@@ -139,6 +147,12 @@ class RunRecorder:
 
     def tick(self):
         """A progress.csv row, the progress bar, and a checkpoint when due."""
+        try:
+            self._tick()
+        except OSError as e:
+            raise RunFolderError.of(self.out, e) from None
+
+    def _tick(self):
         now = time.monotonic()
         T = min(self.T, self.cfg.steps)
         rate = (T - self._last_T) / max(now - self._last_tick, 1e-9)

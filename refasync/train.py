@@ -175,7 +175,7 @@ def warm_up(net, dtype):
 def main(argv=None):
     from .config import family
     from .envs import env_spec
-    from .logs import RunRecorder, plot_learning_curve, save_checkpoint, write_config
+    from .logs import RunFolderError, RunRecorder, plot_learning_curve, save_checkpoint, write_config
     from .runner import WorkerFailed, build_network, run_deterministic, run_processes
     from .algorithms.common import NonFiniteError
 
@@ -222,7 +222,7 @@ def main(argv=None):
         status, message = 130, "interrupted"
     except _Terminated:
         status, message = 143, "terminated (SIGTERM)"
-    except (WorkerFailed, NonFiniteError) as e:
+    except (WorkerFailed, NonFiniteError, RunFolderError) as e:
         status, message = 1, str(e)
     finally:
         signal.signal(signal.SIGTERM, old_term)
@@ -230,24 +230,35 @@ def main(argv=None):
         if recorder.shared is not None:
             shared = recorder.shared
             try:
-                recorder.tick()
-            except NonFiniteError as e:
-                status, message, non_finite = 1, message or str(e), True
-            # after NaN/Inf the parameters are not trusted: keep the last periodic checkpoint
-            if non_finite or not save_checkpoint(checkpoint, shared):
+                try:
+                    recorder.tick()
+                except NonFiniteError as e:
+                    status, message, non_finite = 1, message or str(e), True
+                # after NaN/Inf the parameters are not trusted: keep the last periodic checkpoint
+                if non_finite or not save_checkpoint(checkpoint, shared):
+                    status = 1
+                    kept = (f"checkpoint.npz keeps T={int(np.load(checkpoint)['T']):,}"
+                            if os.path.exists(checkpoint) else "no checkpoint had been saved yet")
+                    message = f"{message or f'theta is non-finite at T={shared.T.value}'}; {kept}"
+            except (OSError, RunFolderError) as e:
+                e = e if isinstance(e, RunFolderError) else RunFolderError.of(cfg.out, e)
+                if not (message or "").startswith("cannot write"):
+                    message = f"{message}; {e}" if message else str(e)
                 status = 1
-                kept = (f"checkpoint.npz keeps T={int(np.load(checkpoint)['T']):,}"
-                        if os.path.exists(checkpoint) else "no checkpoint had been saved yet")
-                message = f"{message or f'theta is non-finite at T={shared.T.value}'}; {kept}"
         recorder.close()
 
     T = min(shared.T.value, cfg.steps) if shared is not None else 0
     print(f"{'stopped' if status else 'done'}: T={T:,} ({T * spec[2]:,} frames) in {recorder.wall:.1f} s "
           f"({T / max(recorder.wall, 1e-9):,.0f} steps/s), {recorder.n_episodes} episodes, "
           f"mean return of the last 100 = {recorder.mean_100:.2f}")
-    recorder.write_summary(status, message, START_UNIX)
     if status:
         print(f"{prog}: {message}", file=sys.stderr)
+    try:
+        recorder.write_summary(status, message, START_UNIX)
+    except OSError as e:     # the run folder is gone or full
+        if not status:
+            print(f"{prog}: {RunFolderError.of(cfg.out, e)}", file=sys.stderr)
+        return status or 1
     try:
         plot = plot_learning_curve(cfg.out, spec[2], f"{cfg.algo} on {cfg.env}")
         if status == 0 and eval_episodes:

@@ -188,6 +188,25 @@ def test_interrupt_saves_and_exits_cleanly(tmp_path, long_runs, sig, code):
     assert shm() <= before
 
 
+def test_a_run_folder_removed_mid_run_is_one_line_and_exit_1(tmp_path, long_runs):
+    """Disk full, folder deleted: the checkpoint cannot be written.  The run stops
+    with one line naming the folder, no traceback, and no worker left behind."""
+    import shutil
+    before = shm()
+    p = start_long_run(long_runs, tmp_path, "--algo", "a3c")
+    workers = worker_pids(p.pid)
+    shutil.rmtree(tmp_path / "run")
+    p.send_signal(signal.SIGTERM)       # stop now: the final checkpoint has nowhere to go
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 1, err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "cannot write" in lines[0] and str(tmp_path / "run") in lines[0], err
+    for pid in workers:
+        assert not os.path.exists(f"/proc/{pid}") or "Z" in open(f"/proc/{pid}/stat").read().split()[2]
+    assert shm() <= before
+
+
 def test_a_killed_worker_is_reported_and_stops_the_run(tmp_path, long_runs):
     before = shm()
     p = start_long_run(long_runs, tmp_path, "--algo", "nq")
