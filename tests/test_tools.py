@@ -52,3 +52,18 @@ def test_profile_worker_phases_add_up_to_the_total():
     assert cols["N"] == 1 and cols["steps/s"] > 0
     assert all(cols[p] >= 0 for p in phases[:-1])
     assert abs(sum(cols[p] for p in phases) - cols["total"]) < 0.01
+
+
+def test_bench_train_rounds_report_medians_and_ratios():
+    r = tool("tools/bench_train.py", "--env", "CartPole-v1", "--seconds", "2", "--workers", "1", "2",
+             "--algos", "a3c", "--rounds", "2", timeout=600)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "medians over 2 rounds" in out
+    medians = out.split("medians over 2 rounds")[1]
+    rows = {tuple(line.split()[:2]): line.split() for line in medians.splitlines()
+            if line.split()[:1] in (["1"], ["2"])}
+    assert set(rows) == {("1", "env"), ("1", "a3c"), ("2", "env"), ("2", "a3c")}
+    a3c = rows[("2", "a3c")]
+    assert float(a3c[2].replace(",", "")) > 0 and 0 < float(a3c[4]) <= 1.5
+    assert "scaling env only" in out and "a3c" in out.split("scaling")[1]
