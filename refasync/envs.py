@@ -126,7 +126,7 @@ class EpisodeEnv:
             self.on_episode(self.score, self.length)
         elif self._lives() < lives:
             terminated = True             # ADDITION 13: terminal for learning only
-        r = float(np.clip(reward, -1.0, 1.0)) if self.clip_rewards else float(reward)  # ADDITION 7: reward clipping
+        r = min(1.0, max(-1.0, float(reward))) if self.clip_rewards else float(reward)  # ADDITION 7: reward clipping
         return self._obs, r, bool(terminated), bool(truncated)
 
     def close(self):
