@@ -25,6 +25,27 @@ def test_pong_observations_are_4_stacked_84x84_uint8_frames():
     env.close()
 
 
+def test_the_emulators_own_observation_type_does_not_change_the_pipeline():
+    """make_env asks the emulator for grayscale frames because it is cheaper; the
+    preprocessed observations must be those of the default RGB emulator env."""
+    import ale_py
+    import gymnasium as gym
+    gym.register_envs(ale_py)
+    rgb = gym.wrappers.FrameStackObservation(gym.wrappers.AtariPreprocessing(
+        gym.make("ALE/Pong-v5", frameskip=1, repeat_action_probability=0.0), noop_max=30, frame_skip=4,
+        screen_size=84, terminal_on_life_loss=False, grayscale_obs=True, scale_obs=False), 4)
+    ours = make_env("ALE/Pong-v5")
+    rng = np.random.default_rng(0)
+    a_obs, b_obs = rgb.reset(seed=3)[0], ours.reset(seed=3)[0]
+    assert np.array_equal(a_obs, b_obs)
+    for _ in range(300):
+        a = int(rng.integers(6))
+        a_step, b_step = rgb.step(a), ours.step(a)
+        assert np.array_equal(a_step[0], b_step[0]) and a_step[1:4] == b_step[1:4]
+    assert np.asarray(b_step[0]).std() > 0
+    rgb.close(), ours.close()
+
+
 def test_action_repeat_and_noop_starts():
     env = make_env("ALE/Pong-v5")
     ale = env.unwrapped.ale
