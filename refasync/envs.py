@@ -59,7 +59,7 @@ class AtariPipeline(gym.Wrapper):
     def __init__(self, env, noop_max=30, frame_skip=FRAME_SKIP, size=84, stack=4):
         super().__init__(env)
         self.ale = env.unwrapped.ale
-        self.action_set = env.unwrapped._action_set
+        self.action_set = self.ale.getMinimalActionSet()     # gymnasium's default action space
         self.noop_max, self.frame_skip, self.size = noop_max, frame_skip, size
         h, w = self.ale.getScreenDims()
         self.screens = [np.zeros((h, w), np.uint8), np.zeros((h, w), np.uint8)]   # last, one before
