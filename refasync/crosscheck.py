@@ -8,7 +8,6 @@ reported as SKIP.  Exit code: 0 all present checks OK, 1 any FAIL, 2 bad input.
 """
 from __future__ import annotations
 
-import argparse
 import importlib
 import importlib.util
 import os

@@ -5,7 +5,6 @@ pi by default, or acts greedily with --greedy.  Scores are raw game scores.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys

@@ -78,7 +78,7 @@ class NumpyNet:
         return self.out
 
     def backward(self, d_out):
-        p, N, g = self.p, d_out.shape[0], {}
+        p, g = self.p, {}
         g["out.w"], g["out.b"] = self.a3.T @ d_out, d_out.sum(0)
         d3 = (d_out @ p["out.w"].T) * (self.a3 > 0)
         g["fc1.w"], g["fc1.b"] = self.a2.T @ d3, d3.sum(0)

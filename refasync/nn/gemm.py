@@ -20,7 +20,6 @@ columns to the scalar ``_gemm_cols``).  Row tails are clamped on load and
 masked on store.  ``_dotk`` is the dot-product form used for the input
 gradient of a dense layer (reduction over the contiguous output dimension).
 """
-import numpy as np
 import numba
 from numba import types
 from numba.core import cgutils
@@ -87,7 +86,6 @@ def _gemm(typingctx, R, V, C, crow, A, arow, B, b0, M, NCOL, n1, as1, bs1,
         nch = builder.sdiv(NCi, ir.Constant(_I64, CW))
         with cgutils.for_range(builder, ntiles) as tl:
             m0 = builder.mul(tl.index, ir.Constant(_I64, RR))
-            nr = builder.sub(Mi, m0)
             arows, crows, valid = [], [], []
             lastm = builder.sub(Mi, one)
             for r in range(RR):
