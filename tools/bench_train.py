@@ -28,8 +28,10 @@ import time
 
 import numpy as np
 
-ALGOS = ["one-step-q", "one-step-sarsa", "n-step-q", "a3c"]
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+from refasync.config import ALGORITHMS
+from refasync.runner import THREAD_VARS
+
+ALGOS = list(ALGORITHMS)
 
 
 def _env_worker(env_id, seconds, seed, barrier, out):

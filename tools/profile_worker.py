@@ -16,7 +16,8 @@ import os
 import sys
 import time
 
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+from refasync.runner import THREAD_VARS
+
 PHASES = ("env.step", "forward", "backward", "grad_norm", "optimizer", "rest")
 
 
