@@ -22,6 +22,8 @@ from collections import deque
 
 import numpy as np
 
+from .plot import mean_last_k, si_axis
+
 CHECKPOINT_FORMAT = 1
 
 
@@ -232,11 +234,10 @@ def plot_learning_curve(out_dir, frames_per_step, title):
         return None
     x = data[:, 1] if frames_per_step > 1 else data[:, 0]      # frames or T
     y = data[:, 3]                                              # raw return
-    k = min(100, len(y))
-    smooth = np.convolve(y, np.ones(k) / k, mode="valid")
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(x, y, ".", ms=2, alpha=0.3, label="episode return")
-    ax.plot(x[k - 1:], smooth, lw=2, label=f"mean of last {k}")
+    ax.plot(x, mean_last_k(y, 100), lw=2, label="mean of the last 100")
+    si_axis(ax)
     ax.set_xlabel("frames" if frames_per_step > 1 else "agent steps T")
     ax.set_ylabel("return (raw score)")
     ax.set_title(title)

@@ -67,3 +67,22 @@ def test_bench_train_rounds_report_medians_and_ratios():
     a3c = rows[("2", "a3c")]
     assert float(a3c[2].replace(",", "")) > 0 and 0 < float(a3c[4]) <= 1.5
     assert "scaling env only" in out and "a3c" in out.split("scaling")[1]
+
+
+def test_run_until_stops_at_the_frame_count_and_keeps_the_lr_schedule(tmp_path):
+    run_dir = tmp_path / "run"
+    r = tool("tools/run_until.py", "--steps", "4000", "--poll", "0.2", "--",
+             sys.executable, "-m", "refasync.train", "--algo", "a3c", "--steps", "5000000",
+             "--workers", "1", "--no-progress", "--out", str(run_dir))
+    assert r.returncode == 0, r.stderr                    # stopped on purpose: not a failure
+    import json
+    summary = json.load(open(run_dir / "summary.json"))
+    config = json.load(open(run_dir / "config.json"))
+    assert summary["status"] == 143 and 4000 <= summary["T"] < 5_000_000
+    assert config["steps"] == 5_000_000                   # the schedule of the command's --steps
+    assert "SIGTERM" in r.stdout
+
+
+def test_run_until_needs_the_run_folder():
+    r = tool("tools/run_until.py", "--frames", "100", "--", sys.executable, "-m", "refasync.train")
+    assert r.returncode == 2 and "--out" in r.stderr

@@ -1,0 +1,75 @@
+"""Run a training command and stop it with SIGTERM once its run folder has reached a
+number of frames (or agent steps), keeping the learning-rate schedule of the
+command's own ``--steps``.
+
+Equal-frame A/B runs need this: ``--steps`` also sets how fast the learning rate
+anneals to 0, so cutting a run short with a smaller ``--steps`` would change the
+very thing being compared.  SIGTERM makes ``refasync.train`` save its checkpoint,
+logs and summary, as at any other stop.
+
+    python tools/run_until.py --frames 12e6 -- \\
+        python -m refasync.train --algo a3c --env ALE/Pong-v5 --out runs/ab-base --no-progress
+
+The run folder is read from the command's ``--out``.  Exit status: the command's.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+
+
+def last_row(path):
+    """The last complete row of a CSV file as a dict, or None."""
+    try:
+        with open(path, "rb") as f:
+            header = f.readline().decode().strip().split(",")
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 4096))
+            lines = f.read().decode(errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines[1:] if len(lines) > 1 else []):
+        fields = line.split(",")
+        if len(fields) == len(header) and fields[0] != header[0]:
+            return dict(zip(header, fields))
+    return None
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--frames", type=float, help="stop at this many frames")
+    g.add_argument("--steps", type=float, help="stop at this many agent steps T")
+    p.add_argument("--poll", type=float, default=2.0, help="seconds between looks at progress.csv")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="-- then the training command")
+    args = p.parse_args(argv)
+    cmd = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if "--out" not in cmd or cmd.index("--out") + 1 >= len(cmd):
+        p.error("the training command needs --out RUN_DIR")
+    progress = os.path.join(cmd[cmd.index("--out") + 1], "progress.csv")
+    column, limit = ("frames", args.frames) if args.frames is not None else ("T", args.steps)
+
+    proc = subprocess.Popen(cmd)
+    stopped = False
+    try:
+        while proc.poll() is None:
+            time.sleep(args.poll)
+            row = last_row(progress)
+            if not stopped and row is not None and float(row[column]) >= limit:
+                print(f"run_until: {column} = {row[column]} >= {limit:.0f}: SIGTERM", flush=True)
+                proc.send_signal(signal.SIGTERM)
+                stopped = True
+    except KeyboardInterrupt:
+        proc.send_signal(signal.SIGTERM)
+    rc = proc.wait()
+    # a run stopped on purpose by SIGTERM exits 143: that is the expected end here
+    return 0 if stopped and rc == 143 else rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
