@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 ALGORITHMS = ("one-step-q", "one-step-sarsa", "n-step-q", "a3c")
 ALIASES = {"q": "one-step-q", "sarsa": "one-step-sarsa", "nq": "n-step-q", "a3c": "a3c",
            **{a: a for a in ALGORITHMS}}
-OPTIMIZERS = ("shared_rmsprop", "rmsprop", "momentum_sgd")
+OPTIMIZERS = ("shared_rmsprop", "rmsprop", "momentum_sgd", "shared_momentum_sgd")
 
 
 class ConfigError(ValueError):
@@ -43,7 +43,7 @@ class Config:
     optimizer: str = "shared_rmsprop"
     rms_alpha: float = 0.99
     rms_eps: float = 0.1
-    momentum: float = 0.99               # alpha of momentum SGD
+    momentum: float = 0.99               # alpha of momentum SGD (per-thread m_i, or shared m)
     max_grad_norm: float = 40.0          # 0 disables clipping
     # algorithm structure
     t_max: int = 5                       # n-step Q and A3C segment length
@@ -120,13 +120,15 @@ PRESETS = {
 
 PRESET_SOURCES = {
     "gamma": "paper Sec. 8: discount 0.99",
-    "lr": "atari: 7e-4, the authors' fixed-rate runs (paper sweeps LogUniform(1e-4, 1e-2)); "
-          "classic: tuned on CartPole-v1",
+    "lr": "atari: 7e-4, the authors' e-mail (muupan/async-rl wiki; the paper sweeps "
+          "LogUniform(1e-4, 1e-2)); classic: tuned on CartPole-v1",
     "lr_anneal": "paper Sec. 8: learning rate annealed linearly to 0",
     "optimizer": "paper Sec. 4/7: shared RMSProp is the most robust",
     "rms_alpha": "paper Sec. 8: RMSProp decay 0.99",
-    "rms_eps": "paper Sec. 8 / authors: epsilon 0.1 inside the square root",
-    "max_grad_norm": "authors' clarification: gradient-norm clipping at 40",
+    "rms_eps": "0.1: the authors' e-mail (muupan/async-rl wiki); inside the square root: "
+               "paper Sec. 4 / supp. Sec. 7 equations",
+    "max_grad_norm": "40: neither the paper nor the authors' e-mail (which says they 'didn't clip "
+                     "losses'); the value of the public reproductions (chainerrl/pfrl, miyosuda)",
     "t_max": "paper Sec. 8: t_max = 5 (the authors also mention 20); classic A3C: 20, tuned",
     "I_async_update": "paper Sec. 8: one-step methods update every 5 actions",
     "I_target": "paper Sec. 8: 40,000 frames = 10,000 agent steps at frame skip 4; classic: tuned",
@@ -134,11 +136,14 @@ PRESET_SOURCES = {
     "eps_probs": "paper Sec. 8: with probabilities {0.4, 0.3, 0.3}",
     "eps_anneal_steps": "paper Sec. 8: annealed from 1 over 4M frames = 1M agent steps; classic: tuned",
     "beta": "paper Sec. 8: entropy weight 0.01",
-    "value_scale": "authors' clarification: value gradient scaled by 0.5",
-    "clip_rewards": "paper Sec. 8 (as DQN): rewards clipped to [-1, 1] on Atari",
+    "value_scale": "the authors' e-mail: 'multiply the gradients of V by 0.5', read as "
+                   "0.5 * d(R - V)^2/dV (docs/implementation-details.md, ADDITION 3)",
+    "clip_rewards": "DQN's rule (Mnih et al. 2015; paper Sec. 8: 'the same input preprocessing'), "
+                    "confirmed by the authors' e-mail: rewards clipped to [-1, 1] on Atari",
     "life_loss_terminal": "off: the paper does not say; DQN-2015 used it (option)",
     "network": "paper Sec. 8: the Atari network; an MLP for vector observations",
-    "steps": "atari: 80M agent steps = 320M frames, the paper's '1 day'; classic: tuned",
+    "steps": "atari: 80M agent steps = 320M frames, the authors' e-mail: '320 million frames "
+             "... for one-day results' (not in the paper's text); classic: tuned",
 }
 
 

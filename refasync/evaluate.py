@@ -1,7 +1,9 @@
 """python -m refasync.evaluate RUN_DIR: run a saved policy and print its score.
 
-Q methods act greedily (or epsilon-greedily with --epsilon); A3C samples from
-pi by default, or acts greedily with --greedy.  Scores are raw game scores.
+Every method acts greedily by default, as the evaluation at the end of
+``refasync.train`` does: Q methods take argmax_a Q(s, a) (epsilon-greedy with
+--epsilon), A3C takes argmax_a pi(a|s) (samples a ~ pi with --sample).  Scores
+are raw game scores.
 """
 from __future__ import annotations
 
@@ -46,6 +48,13 @@ def evaluate(cfg, net, theta, episodes, seed=0, epsilon=0.0, greedy=True, max_st
     return np.array(scores)
 
 
+def policy_label(head, greedy=True, epsilon=0.0):
+    """How an evaluation acted, for every printed or logged score."""
+    if head == "q":
+        return "greedy (argmax Q)" if epsilon == 0 else f"epsilon-greedy ({epsilon})"
+    return "greedy (argmax pi)" if greedy else "sampled from pi"
+
+
 def load_run(run_dir):
     """(cfg, net, theta) of a run folder, or ConfigError."""
     from .logs import load_checkpoint
@@ -77,7 +86,10 @@ def main(argv=None):
     p.add_argument("run_dir")
     p.add_argument("--episodes", type=positive_int, default=10)
     p.add_argument("--epsilon", type=float, default=0.0, help="Q methods: epsilon-greedy (default 0)")
-    p.add_argument("--greedy", action="store_true", help="A3C: argmax of pi instead of sampling")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--greedy", action="store_true",
+                      help="argmax of Q or of pi (the default; as the evaluation after training)")
+    mode.add_argument("--sample", action="store_true", help="A3C: sample a ~ pi instead of argmax")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     try:
@@ -89,15 +101,14 @@ def main(argv=None):
         return 2
     try:
         scores = evaluate(cfg, net, theta, args.episodes, seed=args.seed, epsilon=args.epsilon,
-                          greedy=args.greedy)
+                          greedy=not args.sample)
     except ConfigError as e:                 # e.g. the run's environment is not installed here
         print(f"{p.prog}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{p.prog}: interrupted", file=sys.stderr)
         return 130
-    mode = ("greedy" if args.epsilon == 0 else f"epsilon={args.epsilon}") if net.head == "q" else (
-        "greedy" if args.greedy else "sampled")
+    mode = policy_label(net.head, greedy=not args.sample, epsilon=args.epsilon)
     print(f"{cfg.algo} on {cfg.env}, {mode}: mean {scores.mean():.2f} +- {scores.std():.2f} "
           f"over {args.episodes} episodes (min {scores.min():.1f}, max {scores.max():.1f})")
     return 0

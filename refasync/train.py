@@ -262,13 +262,13 @@ def main(argv=None):
     try:
         plot = plot_learning_curve(cfg.out, spec[2], f"{cfg.algo} on {cfg.env}")
         if status == 0 and eval_episodes:
-            from .evaluate import evaluate
+            from .evaluate import evaluate, policy_label
             scores = evaluate(cfg, net, np.array(shared.theta), eval_episodes, seed=cfg.seed + 10_000)
-            print(f"greedy evaluation: {np.mean(scores):.2f} +- {np.std(scores):.2f} "
+            print(f"evaluation, {policy_label(net.head)}: {np.mean(scores):.2f} +- {np.std(scores):.2f} "
                   f"over {eval_episodes} episodes")
             recorder.write_summary(status, message, START_UNIX, {
                 "greedy_eval_mean": float(np.mean(scores)), "greedy_eval_std": float(np.std(scores)),
-                "greedy_eval_episodes": eval_episodes})
+                "greedy_eval_episodes": eval_episodes, "eval_policy": policy_label(net.head)})
     except KeyboardInterrupt:       # the run itself is saved; only the extras are skipped
         print(f"{prog}: interrupted after training; the run folder is complete", file=sys.stderr)
         return 130

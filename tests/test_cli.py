@@ -42,7 +42,9 @@ def test_tiny_training_run_writes_the_run_folder(tmp_path, algo):
     out = tmp_path / "run"
     for name in ("config.json", "episodes.csv", "progress.csv", "checkpoint.npz", "summary.json"):
         assert (out / name).is_file(), name
-    assert "greedy evaluation" in r.stdout and "done: T=3,000" in r.stdout
+    policy = "argmax pi" if algo == "a3c" else "argmax Q"
+    assert f"evaluation, greedy ({policy})" in r.stdout and "done: T=3,000" in r.stdout
+    assert json.load(open(out / "summary.json"))["eval_policy"] == f"greedy ({policy})"
     episodes = read_episodes(out / "episodes.csv")
     # (a worker that starts late may find the 3,000 steps already taken by the other)
     assert len(episodes) > 10 and {e["worker"] for e in episodes} <= {"0", "1"}
@@ -270,3 +272,20 @@ def test_a_worker_that_raises_is_reported_with_its_traceback(tmp_path):
     assert "failed" in r.stderr and "Traceback" in r.stderr and "boom from inside the environment" in r.stderr
     assert (tmp_path / "run" / "checkpoint.npz").is_file()
     assert shm() <= before
+
+
+def test_evaluate_acts_as_the_evaluation_after_training(tmp_path):
+    """Both take argmax pi for A3C by default: the same seeds give the same scores."""
+    r = run(train_args(tmp_path, "--algo", "a3c", "--steps", "20000", "--workers", "1",
+                       "--eval-episodes", "3", "--seed", "4"))
+    assert r.returncode == 0, r.stderr
+    summary = json.load(open(tmp_path / "run" / "summary.json"))
+    # train evaluates with seed + 10,000 (refasync.train)
+    r = run(["refasync.evaluate", str(tmp_path / "run"), "--episodes", "3", "--seed", "10004"])
+    assert r.returncode == 0, r.stderr
+    assert "greedy (argmax pi)" in r.stdout
+    assert f"mean {summary['greedy_eval_mean']:.2f} +- {summary['greedy_eval_std']:.2f}" in r.stdout
+    r = run(["refasync.evaluate", str(tmp_path / "run"), "--episodes", "3", "--sample"])
+    assert r.returncode == 0 and "sampled from pi" in r.stdout
+    r = run(["refasync.evaluate", str(tmp_path / "run"), "--greedy", "--sample"])
+    assert r.returncode == 2 and r.stderr.count("\n") == 1

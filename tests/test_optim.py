@@ -128,3 +128,34 @@ def test_linear_lr():
     assert ra.linear_lr(7e-4, 100, 100) == 0.0
     assert ra.linear_lr(7e-4, 150, 100) == 0.0
     assert optim.linear_lr(1.0, 25, 100) == 0.75
+
+
+@pytest.mark.parametrize("optimizer,shared_stat", [("momentum_sgd", False), ("shared_momentum_sgd", True),
+                                                   ("rmsprop", False), ("shared_rmsprop", True)])
+def test_which_optimizers_keep_their_statistic_per_thread(optimizer, shared_stat):
+    """Supplementary Sec. 7: momentum SGD keeps m_i per thread i; shared RMSProp one g.
+
+    Two workers on one shared theta each apply the same gradient d once.  With a
+    per-thread statistic, the second worker starts from its own zero statistic and
+    moves theta by exactly what the first did; with a shared one it continues the
+    first worker's statistic and moves it by a different amount."""
+    from refasync.algorithms.common import AsynchronousUpdate, Shared, WorkerContext
+    from refasync.config import Config
+
+    class Counter:
+        value = 0
+    n = 256
+    cfg = Config(optimizer=optimizer, lr=0.1, lr_anneal=False, max_grad_norm=0, momentum=0.9,
+                 rms_alpha=0.9, rms_eps=1e-3)
+    shared = Shared(np.zeros(n), None, np.zeros(n), Counter())
+    updates = [AsynchronousUpdate(WorkerContext(i, cfg, None, None, None, shared)) for i in range(2)]
+    d = np.random.default_rng(0).normal(size=n)
+    updates[0](d, 0)
+    first = shared.theta.copy()
+    updates[1](d, 0)
+    second = shared.theta - first
+    if shared_stat:
+        assert not np.allclose(second, first) and np.any(shared.opt_stat != 0)
+    else:
+        np.testing.assert_allclose(second, first, rtol=1e-12)
+        assert not np.any(shared.opt_stat)          # the shared array is not touched

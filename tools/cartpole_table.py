@@ -55,7 +55,7 @@ def main():
                 print(f"| {algo} | {seed} | failed: {r.stderr.strip().splitlines()[-1:]} |||||", flush=True)
                 continue
             hit, best = first_solved(os.path.join(out, "episodes.csv"))
-            m = re.search(r"greedy evaluation: ([-\d.]+) \+- ([\d.]+)", r.stdout)
+            m = re.search(r"evaluation, greedy[^:]*: ([-\d.]+) \+- ([\d.]+)", r.stdout)
             greedy = f"{m.group(1)} ± {m.group(2)}" if m else "?"
             at = f"{hit[0]:,}" if hit else "not reached"
             then = f"{hit[1]:.0f}" if hit else "–"

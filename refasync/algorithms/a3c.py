@@ -25,6 +25,8 @@ seed notes'; the code carries ``# [Alg3 Ln]`` tags.
     L21      Perform asynchronous update of theta using d_theta and of theta_v using d_theta_v.
     L22  until T > T_max
 
+Implicit lines: L1 (no code of its own: the shared arrays are ``ctx.shared``).
+
 theta and theta_v share every layer but the last (paper Sec. 8), so they are
 ONE flat vector here, and d_theta, d_theta_v one gradient vector: L18 and L19
 accumulate into the same array, and L21 is one optimizer step.  The policy

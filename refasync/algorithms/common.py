@@ -16,6 +16,12 @@ from ..optim import (clip_coefficient, grad_norm, linear_lr, momentum_sgd_step, 
                      sweep_parts)
 
 
+# Supplementary Sec. 7: with momentum SGD "each thread i independently applies"
+# m_i <- alpha m_i + (1 - alpha) d_theta_i, so m_i is the thread's own; RMSProp
+# "with per-thread statistics" keeps g_i per thread (the paper's comparison).
+PER_THREAD_OPTIMIZERS = ("rmsprop", "momentum_sgd")
+
+
 class NonFiniteError(FloatingPointError):
     """A gradient or parameter became NaN or Inf."""
 
@@ -26,8 +32,9 @@ class Shared:
 
     theta:        the parameters (theta and theta_v of Alg. 3 share one vector)
     theta_minus:  target parameters of the Q methods (None for A3C)
-    opt_stat:     the optimizer statistic shared by all workers (RMSProp g or
-                  momentum m); unused by RMSProp with per-thread statistics
+    opt_stat:     the optimizer statistic shared by all workers (shared RMSProp's g,
+                  or m of the shared-momentum variant); unused by the per-thread
+                  optimizers (RMSProp with per-thread g, the paper's momentum SGD)
     T:            the global step counter; ``T.increment()`` is atomic and
                   returns the new value, ``T.value`` reads it
     """
@@ -88,9 +95,9 @@ class AsynchronousUpdate:
         self.cfg = ctx.cfg
         self.worker_id = ctx.worker_id
         self.theta = ctx.shared.theta
-        if self.cfg.optimizer == "rmsprop":          # per-thread statistics
+        if self.cfg.optimizer in PER_THREAD_OPTIMIZERS:    # thread i's own g_i or m_i
             self.stat = np.zeros_like(self.theta)
-        else:                                          # shared g (or shared m)
+        else:                                              # one g (or m) shared by all
             self.stat = ctx.shared.opt_stat
         self.updates = 0
 
@@ -106,7 +113,7 @@ class AsynchronousUpdate:
         # same update, without two workers fighting over the same cache lines.
         self.updates += 1
         for p in sweep_parts(self.theta.shape[0], self.worker_id, self.updates):
-            if cfg.optimizer == "momentum_sgd":                               # ADDITION 4: the optimizer
+            if cfg.optimizer in ("momentum_sgd", "shared_momentum_sgd"):      # ADDITION 4: the optimizer
                 momentum_sgd_step(self.theta[p], self.stat[p], d_theta[p], lr, cfg.momentum, scale)
             else:
                 rmsprop_step(self.theta[p], self.stat[p], d_theta[p], lr, cfg.rms_alpha, cfg.rms_eps, scale)

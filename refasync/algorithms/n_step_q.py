@@ -32,6 +32,9 @@ in lines 5-6 (ERRATUM 2); the lines below follow the paper's intent.
     L27      end if
     L28  until T > T_max
 
+Implicit lines: L1-L3, L27 (no code of their own: the shared arrays of L1-L3
+are ``ctx.shared``, L27 is "end if").
+
 The worker is a generator that yields after each asynchronous update (L24).
 """
 from __future__ import annotations

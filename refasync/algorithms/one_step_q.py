@@ -24,6 +24,9 @@ are numbered once here, and the code carries ``# [Alg1 Ln]`` tags.
     L19      end if
     L20  until T > T_max
 
+Implicit lines: L1, L15, L19 (no code of their own: L1's shared arrays are
+``ctx.shared``, L15 and L19 are "end if").
+
 Algorithm 1 reads the shared theta directly (no thread copy).  The worker is
 a generator that yields after each asynchronous update (L17).
 """

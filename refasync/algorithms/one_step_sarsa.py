@@ -7,7 +7,8 @@ target (paper Sec. 4): the same box as one-step Q-learning except line L9,
 where a' is the action taken in s'.  So a' is chosen (epsilon-greedy on
 Q(s', .; theta)) BEFORE the target is computed, and is the action taken at
 the next step: line L7 only chooses an action at the start of an episode.
-Line numbers are those of ``one_step_q``'s docstring.
+Line numbers are those of ``one_step_q``'s docstring, with L9' for L9; the same
+lines are implicit (L1, L15, L19).
 """
 from __future__ import annotations
 
