@@ -3,8 +3,9 @@ against refasync's golden files and print a per-check table.
 
 ADAPTER is a Python file (its ``ADAPTER`` object if it defines one, else the
 module itself) or ``module:object``.  The functions an adapter may provide are
-listed in ``refasync/reference.py`` and reference/README.md; missing ones are
-reported as SKIP.  Exit code: 0 all present checks OK, 1 any FAIL, 2 bad input.
+listed in ``refasync/reference.py`` and refasync/golden/README.md; missing ones are
+reported as SKIP.  The golden files are package data (``refasync/golden``);
+``--reference DIR`` reads another copy.  Exit code: 0 all present checks OK, 1 any FAIL, 2 bad input.
 """
 from __future__ import annotations
 
@@ -15,7 +16,16 @@ import sys
 
 from . import reference
 
-DEFAULT_REFERENCE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "reference")
+
+
+def default_reference():
+    """The golden files installed with the package (``refasync/golden``), read with
+    importlib.resources so that a wheel install finds them from any folder."""
+    from importlib.resources import files
+    return str(files("refasync") / "golden")
+
+
+DEFAULT_REFERENCE = default_reference()
 
 
 def load_adapter(spec):
@@ -48,7 +58,8 @@ def main(argv=None):
     p = OneLineParser(prog="python -m refasync.crosscheck", description=__doc__.splitlines()[0])
     p.add_argument("--adapter", default="refasync.reference:RefasyncAdapter",
                    help="a .py file or module:object (default: refasync itself)")
-    p.add_argument("--reference", default=DEFAULT_REFERENCE, help="golden files directory")
+    p.add_argument("--reference", default=DEFAULT_REFERENCE,
+                   help="golden files directory (default: the ones installed with refasync)")
     args = p.parse_args(argv)
     try:
         adapter = load_adapter(args.adapter)

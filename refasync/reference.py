@@ -1,6 +1,6 @@
 """Golden cross-check cases: inputs, refasync's outputs, tolerances, and the
-pseudocode lines each case pins.  Files live in ``reference/`` (format in
-``reference/README.md``); ``tools/make_reference.py`` regenerates them and
+pseudocode lines each case pins.  Files live in ``refasync/golden/`` (format in
+``refasync/golden/README.md``); ``tools/make_reference.py`` regenerates them and
 ``python -m refasync.crosscheck`` runs a foreign implementation (an
 *adapter*) on their inputs.
 

@@ -1,8 +1,8 @@
-"""Regenerate the golden files in reference/ and compare them with the committed ones.
+"""Regenerate the golden files in refasync/golden/ and compare them with the committed ones.
 
     python tools/make_reference.py            # compare only: exit 1 if anything drifted
-    python tools/make_reference.py --write    # overwrite reference/ (a conscious act:
-                                              # add an entry to reference/CHANGELOG.md)
+    python tools/make_reference.py --write    # overwrite refasync/golden/ (a conscious act:
+                                              # add an entry to refasync/golden/CHANGELOG.md)
 """
 import argparse
 import os
@@ -14,7 +14,7 @@ import numpy as np
 from refasync import reference
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REFERENCE = os.path.join(ROOT, "reference")
+REFERENCE = os.path.join(ROOT, "refasync", "golden")
 
 
 def compare(directory, committed):
@@ -34,18 +34,18 @@ def compare(directory, committed):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--write", action="store_true", help="overwrite reference/ with the regenerated files")
+    ap.add_argument("--write", action="store_true", help="overwrite refasync/golden/ with the regenerated files")
     args = ap.parse_args()
     if args.write:
         reference.write(REFERENCE)
-        print(f"wrote {REFERENCE}; record why in reference/CHANGELOG.md")
+        print(f"wrote {REFERENCE}; record why in refasync/golden/CHANGELOG.md")
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         reference.write(tmp)
         problems = compare(tmp, REFERENCE)
     for p in problems:
         print(p)
-    print("OK: reference/ matches refasync" if not problems else f"{len(problems)} differences")
+    print("OK: refasync/golden/ matches refasync" if not problems else f"{len(problems)} differences")
     return 1 if problems else 0
 
 
