@@ -72,6 +72,9 @@ def main(argv=None):
     rows = reference.check(adapter, args.reference)
     print(format_table(rows))
     counts = {s: sum(1 for r in rows if r[5] == s) for s in ("OK", "FAIL", "SKIP")}
+    if not callable(getattr(adapter, "trace", None)):
+        print("\n(trace.* rows, for ports that run their own loop, appear when the adapter defines "
+              "the optional trace(); replay.* rows check the whole algorithms without it)")
     print(f"\n{counts['OK']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped")
     return 1 if counts["FAIL"] else 0
 

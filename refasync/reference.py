@@ -27,10 +27,21 @@ The adapter protocol: an object or module with any of these functions
         (K_in, K_out) weights
     rmsprop_steps(theta, g, d_thetas, lr, alpha, eps) -> (theta, g)
         len(d_thetas) consecutive shared-RMSProp steps
+    q_target_update(theta, theta_minus, s, a, r, s_next, terminated, gamma, hidden, n_actions)
+        -> (y, d_theta): one-step Q targets y = r + gamma max_a' Q(s', a'; theta^-) from
+        the TARGET parameters, and d_theta of sum (y - Q(s, a; theta))^2 w.r.t. the
+        ONLINE parameters (MLP Q network)
+    replay(config, theta0, worker, T, offsets, s, a, r, s_next, terminated, truncated,
+           a_next, copy_after_step, copy_after_update)
+        -> (targets, loss, grad_norm, theta_sum, theta_sumsq, d_theta_first, theta_first)
+        the recorded updates of a deterministic run applied in order to a shared
+        theta, theta^- and RMSProp g; no environment, no random stream
+        (``refasync/traces.py``)
     trace(algo, workers, seed, updates) -> (worker, T, loss, grad_norm, theta_sum,
                                             theta_sumsq, offsets, a, r, target)
-        the first ``updates`` updates of a deterministic CartPole-v1 run (float64,
-        the classic preset), see ``record_trace``
+        optional, for ports that run their own loop: the first ``updates`` updates
+        of a deterministic CartPole-v1 run (float64, the classic preset), see
+        ``record_trace``; its rows appear only when the adapter defines it
 """
 from __future__ import annotations
 
@@ -44,8 +55,9 @@ from .losses import a3c_loss_grad, q_loss_grad
 from .nn import atari_network, kernels, mlp
 from .optim import rmsprop_step
 from .targets import n_step_returns, one_step_q_target, one_step_sarsa_target
+from . import traces
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 
 
@@ -104,6 +116,17 @@ class RefasyncAdapter:
         return y, dx, dw, db
 
     @staticmethod
+    def q_target_update(theta, theta_minus, s, a, r, s_next, terminated, gamma, hidden, n_actions):
+        net = mlp(s.shape[1], n_actions, "q", hidden=tuple(hidden))
+        y = one_step_q_target(r, net.forward(theta_minus, s_next)[0], terminated, gamma)
+        q, cache = net.forward(theta, s)
+        d_theta = np.zeros_like(theta)
+        net.backward(theta, cache, q_loss_grad(q, a, y)[1], d_theta)
+        return y, d_theta
+
+    replay = staticmethod(traces.replay)
+
+    @staticmethod
     def trace(algo, workers, seed, updates):
         return record_trace(str(algo), int(workers), int(seed), int(updates))
 
@@ -139,6 +162,8 @@ GENERATORS = {"atari_theta": atari_theta, "atari_theta_q": lambda: atari_theta(6
 
 
 F64 = (1e-9, 1e-12)
+REPLAY_UPDATES = 20
+REPLAY_I_TARGET = 7     # agent steps: theta^- is copied several times within the replayed updates
 F32 = (1e-4, 1e-5)      # float32 inputs, computed in float32 by refasync
 
 
@@ -235,6 +260,34 @@ def build_cases():
                                f"first 20 updates of --algo {algo} --workers {workers} --deterministic "
                                "--seed 0 --dtype float64 on CartPole-v1: worker, T, loss, grad norm, "
                                "theta checksums, actions, rewards, targets"))
+    for algo in ("one-step-q", "one-step-sarsa", "n-step-q", "a3c"):
+        for workers in (1, 2):
+            cfg = traces.trace_config(algo, workers, 0, I_target=REPLAY_I_TARGET)
+            theta0, segments, _ = traces.record(cfg, REPLAY_UPDATES)
+            cases.append(_case(
+                f"replay.{algo}.{workers}w", "replay", "the whole box", (1e-9, 1e-9),
+                {"config": np.array(traces.config_json(cfg, 4, 2)), "theta0": theta0, **segments},
+                f"the first {REPLAY_UPDATES} updates of --algo {algo} --workers {workers} --deterministic "
+                f"--seed 0 --dtype float64 on CartPole-v1 (I_target {REPLAY_I_TARGET}), replayed from "
+                "the recorded segments: targets, loss, gradient norm, theta checksums, first "
+                "gradient and theta in full"))
+    rng_q = np.random.default_rng(7)
+    net_q = mlp(4, 3, "q", hidden=(8, 8))
+    cases.append(_case("update.q_target_network", "q_target_update", "Alg1 L9-10", F64,
+                       {"theta": net_q.init(rng_q, np.float64), "theta_minus": net_q.init(rng_q, np.float64),
+                        "s": rng_q.standard_normal((5, 4)), "a": rng_q.integers(0, 3, 5),
+                        "r": rng_q.standard_normal(5), "s_next": rng_q.standard_normal((5, 4)),
+                        "terminated": np.array([False, False, True, False, False]),
+                        "gamma": np.array(0.99), "hidden": np.array([8, 8]), "n_actions": np.array(3)},
+                       "y from the target parameters theta^-, the gradient w.r.t. the online theta "
+                       "(theta^- != theta)"))
+    rng_l = np.random.default_rng(11)
+    cases.append(_case("a3c.large_logits", "a3c_loss_grad", "Alg3 L18 + ADDITION 1", F64,
+                       {"logits": 800.0 * rng_l.standard_normal((5, 4)) + np.array([0.0, 1000.0, -1000.0, 5.0]),
+                        "v": rng_l.standard_normal(5), "a": np.array([0, 1, 2, 3, 1]),
+                        "R": rng_l.standard_normal(5), "beta": np.array(0.01), "value_scale": np.array(0.5)},
+                       "logits in the hundreds and thousands: a softmax or log-softmax without the "
+                       "max subtracted overflows (log pi of an unlikely action is about -2000)"))
     n = 50
     cases.append(_case("rmsprop.three_steps", "rmsprop_steps", "Alg3 L21 + ADDITION 4", F64,
                        {"theta": rng.standard_normal(n), "g": np.zeros(n),
@@ -251,32 +304,9 @@ def record_trace(algo, workers, seed, updates, env="CartPole-v1"):
     loss, the gradient norm before clipping, sum(theta) and sum(theta^2) after
     the update; and the segment's actions, rewards and targets (one-step) or
     returns (n-step, A3C), concatenated, update k owning [offsets[k], offsets[k+1])."""
-    from .config import Config, preset
-    from .envs import env_spec
-    from .runner import build_network, deterministic_shared, interleave
-    cfg = Config(algo=algo, env=env, workers=workers, seed=seed, deterministic=True)
-    for k, v in preset(algo, env).items():
-        setattr(cfg, k, v)
-    cfg.dtype = "float64"
-    spec = env_spec(env)
-    theta0 = build_network(cfg, *spec[:2]).init(np.random.default_rng(seed), np.float64)
-    shared = deterministic_shared(cfg, theta0)
-    rows = {k: [] for k in ("worker", "T", "loss", "grad_norm", "theta_sum", "theta_sumsq")}
-    a, r, target, offsets = [], [], [], [0]
-    for i, y in interleave(cfg, spec, shared, lambda *episode: None):
-        for k, v in (("worker", i), ("T", y["T"]), ("loss", y["loss"]), ("grad_norm", y["grad_norm"]),
-                     ("theta_sum", float(np.sum(shared.theta))),
-                     ("theta_sumsq", float(np.sum(shared.theta ** 2)))):
-            rows[k].append(v)
-        a += list(y["a"])
-        r += list(y["r"])
-        target += list(y["target"])
-        offsets.append(len(a))
-        if len(offsets) > updates:
-            break
-    return (np.array(rows["worker"]), np.array(rows["T"]), np.array(rows["loss"]),
-            np.array(rows["grad_norm"]), np.array(rows["theta_sum"]), np.array(rows["theta_sumsq"]),
-            np.array(offsets), np.array(a), np.array(r), np.array(target))
+    _, seg, run = traces.record(traces.trace_config(algo, workers, seed, env), updates)
+    return (seg["worker"], seg["T"], run["loss"], run["grad_norm"], run["theta_sum"], run["theta_sumsq"],
+            seg["offsets"], seg["a"], seg["r"], run["target"])
 
 
 def _scalar(x):
@@ -337,32 +367,151 @@ def load(directory):
     return out
 
 
+OUTPUT_NAMES = {
+    "segment_returns": ("R",), "one_step_q_target": ("y",), "one_step_sarsa_target": ("y",),
+    "q_loss_grad": ("dL/dq",), "a3c_loss_grad": ("dL/dlogits", "dL/dv"),
+    "mlp_forward_backward": ("out", "d_theta"), "atari_forward_backward": ("out", "d_theta"),
+    "conv2d_forward_backward": ("y", "dx", "dw", "db"), "dense_forward_backward": ("y", "dx", "dw", "db"),
+    "rmsprop_steps": ("theta", "g"), "q_target_update": ("y", "d_theta"),
+    "replay": traces.REPLAY_OUTPUTS,
+    "trace": ("worker", "T", "loss", "grad_norm", "theta_sum", "theta_sumsq", "offsets", "a", "r", "target"),
+}
+
+
+def _name(case, i):
+    names = OUTPUT_NAMES.get(case["function"], ())
+    return names[i] if i < len(names) else f"output {i}"
+
+
+def errors(got, expected, atol):
+    """(max absolute error, max relative error) over all outputs.  The relative
+    error only counts entries with |expected| >= max(atol, 1e-6 max|expected|):
+    an error against an exact 0 is an absolute error, not 1e+12 relative."""
+    abs_err = rel_err = 0.0
+    for g, e in zip(got, expected):
+        if e.size == 0:
+            continue
+        d = np.abs(g - e)
+        abs_err = max(abs_err, float(np.max(d)))
+        floor = max(atol, 1e-6 * float(np.max(np.abs(e))), 1e-300)
+        big = np.abs(e) >= floor
+        if big.any():
+            rel_err = max(rel_err, float(np.max(d[big] / np.abs(e[big]))))
+    return abs_err, rel_err
+
+
+def shape_problem(case, got, expected):
+    """A one-line description of outputs that cannot be compared, or None."""
+    if len(got) != len(expected):
+        names = ", ".join(_name(case, i) for i in range(len(expected)))
+        return f"{case['function']} returned {len(got)} outputs, expected {len(expected)} ({names})"
+    for i, (g, e) in enumerate(zip(got, expected)):
+        if i in case["select"]:
+            idx = case["select"][i]
+            if g.ndim != 1 or g.size <= int(idx.max()):
+                return f"{_name(case, i)} has shape {g.shape}, expected a flat vector of at least {int(idx.max()) + 1}"
+        elif g.shape != e.shape:
+            return f"{_name(case, i)} has shape {g.shape}, expected {e.shape}"
+    return None
+
+
+def _first_mismatch(case, got, expected, close):
+    for i, c in enumerate(close):
+        if not c.all():
+            j = np.unravel_index(int(np.argmax(~c)), c.shape) if c.ndim else ()
+            where = f" at index {tuple(int(x) for x in j)}" if c.ndim else ""
+            return (f"{_name(case, i)} differs first{where}: expected {float(expected[i][j]):.10g}, "
+                    f"got {float(got[i][j]):.10g}")
+    return ""
+
+
+REPLAY_HINTS = {
+    "targets": "targets: one-step y = r + gamma max_a' Q(s', a'; theta^-) (Sarsa: Q(s', a_next; theta^-)), "
+               "r alone where terminated (a truncated step still bootstraps); theta^- <- theta after the steps "
+               "flagged copy_after_step, after the updates flagged copy_after_update; n-step returns "
+               "bootstrap from the segment's last s_next (theta^- for n-step Q, V(.; theta) for A3C)",
+    "loss": "loss: summed over the segment, no mean; Q: sum (y - Q(s, a))^2; A3C: "
+            "sum [-log pi(a|s) (R - V) - beta H(pi) + value_scale (R - V)^2], advantage held constant",
+    "gradient": "gradient: d_theta of the summed loss at the theta the update starts from (the shared theta "
+                "after every earlier update, whichever worker made it); the norm is taken before clipping",
+    "theta": "theta: RMSProp g <- alpha g + (1 - alpha) d^2, theta <- theta - lr d / sqrt(g + eps) with eps "
+             "inside the root and ONE g shared by all workers; lr of update k = lr (1 - T[k] / steps), T[k] "
+             "being the counter after the segment's last step (not at the segment's start)",
+}
+
+
+def diagnose_replay(case, inputs, got, expected, close):
+    """The first diverging update and quantity, in pipeline order
+    (targets -> loss -> gradient -> theta), expected against got, and the
+    convention that most likely explains it."""
+    offsets = np.asarray(inputs["offsets"])
+    config = json.loads(str(np.asarray(inputs["config"])))
+    K = len(offsets) - 1
+    targets, loss, norm, s1, s2, d_first, theta_first = close
+    for k in range(K):
+        steps = slice(offsets[k], offsets[k + 1])
+        checks = [("targets", targets[steps].all(), 0, steps),
+                  ("loss", loss[k], 1, k),
+                  ("gradient", norm[k] and (k > 0 or d_first.all()), 2, k),
+                  ("theta", s1[k] and s2[k] and (k > 0 or theta_first.all()), 3, k)]
+        for quantity, ok, i, at in checks:
+            if ok:
+                continue
+            if i == 0:
+                j = offsets[k] + int(np.argmax(~targets[steps]))
+                what = f"step {j} target: expected {expected[0][j]:.10g}, got {got[0][j]:.10g}"
+            elif i == 2 and norm[k]:
+                j = int(np.argmax(~d_first))
+                what = f"d_theta[{j}]: expected {expected[5][j]:.10g}, got {got[5][j]:.10g}"
+            elif i == 3:
+                what = (f"sum(theta): expected {expected[3][k]:.12g}, got {got[3][k]:.12g}; "
+                        f"sum(theta^2): expected {expected[4][k]:.12g}, got {got[4][k]:.12g}")
+            else:
+                what = f"expected {expected[i][k]:.10g}, got {got[i][k]:.10g}"
+            hint = REPLAY_HINTS[quantity]
+            if quantity == "theta" and config["max_grad_norm"] and expected[2][k] > config["max_grad_norm"]:
+                hint = (f"this update's gradient norm {expected[2][k]:.6g} > max_grad_norm "
+                        f"{config['max_grad_norm']:g}: clipping scales d_theta by exactly max_grad_norm / norm "
+                        "(PyTorch's clip_grad_norm_ uses max_norm / (norm + 1e-6)); " + hint)
+            return (f"first divergence: update {k} (worker {int(inputs['worker'][k])}, T={int(inputs['T'][k])}), "
+                    f"{quantity}: {what}. Likely: {hint}")
+    return "the replay differs"
+
+
 def check(adapter, directory):
-    """Rows (name, max_abs, max_rel, rtol, atol, status, pins, detail) for every case."""
+    """Rows (name, max_abs, max_rel, rtol, atol, status, pins, detail) for every case.
+    The run-your-own-loop ``trace`` cases are listed only if the adapter has ``trace``."""
     rows = []
     for case, inputs, expected in load(directory):
-        if not callable(getattr(adapter, case["function"], None)):
+        has = callable(getattr(adapter, case["function"], None))
+        if not has and case["function"] == "trace":
+            continue
+        if not has:
             rows.append((case["name"], None, None, case["rtol"], case["atol"], "SKIP", case["pins"],
                          f"adapter has no {case['function']}"))
             continue
+        fail = None
         try:
-            got = tuple(g[case["select"][i]] if i in case["select"] else g
-                        for i, g in enumerate(call(adapter, case, inputs)))
-            if len(got) != len(expected) or any(g.shape != e.shape for g, e in zip(got, expected)):
-                raise ValueError(f"shapes {[g.shape for g in got]}, expected {[e.shape for e in expected]}")
+            raw = call(adapter, case, inputs)
+            fail = shape_problem(case, raw, expected)
         except Exception as e:   # the adapter's failure is a FAIL row, not our crash
-            rows.append((case["name"], None, None, case["rtol"], case["atol"], "FAIL", case["pins"],
-                         f"{type(e).__name__}: {e}"))
+            fail = f"{type(e).__name__}: {e}"
+        if fail:
+            rows.append((case["name"], None, None, case["rtol"], case["atol"], "FAIL", case["pins"], fail))
             continue
-        abs_err = max(float(np.max(np.abs(g - e), initial=0.0)) for g, e in zip(got, expected))
-        rel_err = max(float(np.max(np.abs(g - e) / np.maximum(np.abs(e), case["atol"]), initial=0.0))
-                      for g, e in zip(got, expected))
+        got = tuple(g[case["select"][i]] if i in case["select"] else g for i, g in enumerate(raw))
+        abs_err, rel_err = errors(got, expected, case["atol"])
         close = [np.isclose(g, e, rtol=case["rtol"], atol=case["atol"]) for g, e in zip(got, expected)]
         ok = all(c.all() for c in close)
         detail = case["description"]
-        if not ok and case["function"] == "trace":
-            bad = [int(np.argmax(~c)) for c in close[:6] if not c.all()]
-            detail = f"first diverging update: {min(bad)}" if bad else "the segments' data differ"
+        if not ok and case["function"] == "replay":
+            detail = diagnose_replay(case, inputs, got, expected, close)
+        elif not ok and case["function"] == "trace":
+            bad = [(int(np.argmax(~c)), _name(case, i)) for i, c in enumerate(close[:6]) if not c.all()]
+            detail = (f"first diverging update: {min(bad)[0]} ({min(bad)[1]})" if bad
+                      else "the segments' data differ (actions, rewards or targets)")
+        elif not ok:
+            detail = _first_mismatch(case, got, expected, close) + "; " + detail
         rows.append((case["name"], abs_err, rel_err, case["rtol"], case["atol"], "OK" if ok else "FAIL",
                      case["pins"], detail))
     return rows

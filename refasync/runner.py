@@ -75,15 +75,19 @@ def deterministic_shared(cfg, theta0):
     return shared
 
 
-def interleave(cfg, spec, shared, on_episode):
+def interleave(cfg, spec, shared, on_episode, watch_env=None):
     """Yield (worker, update) for every asynchronous update of cfg.workers worker
     generators run round-robin in this process, one update at a time, until
-    every worker has finished.  ``on_episode(worker, score, length)``."""
+    every worker has finished.  ``on_episode(worker, score, length)``;
+    ``watch_env(worker, env)``, if given, sees each worker's environment before
+    the worker starts (the golden traces record the segments through it)."""
     workers, envs = [], []
     try:
         for i in range(cfg.workers):
             gen, env = make_worker(i, cfg, spec, shared,
                                    lambda score, length, i=i: on_episode(i, score, length))
+            if watch_env is not None:
+                watch_env(i, env)
             workers.append(gen)
             envs.append(env)
         live = list(range(cfg.workers))

@@ -90,7 +90,7 @@ class EpsOutsideTheRoot(RefasyncAdapter):
 
 @pytest.mark.parametrize("adapter,expected", [
     (EntropySignFlipped, {"a3c.entropy", "a3c.value_scale_half", "a3c.entropy_only"}),
-    (ValueScaledTwice, {"a3c.value_scale_half"}),
+    (ValueScaledTwice, {"a3c.value_scale_half", "a3c.large_logits"}),
     (BootstrapNotZeroedAtTerminal, {"returns.terminal_short"}),
     (TruncationAsTerminal, {"returns.truncated"}),
     (ReturnsInForwardOrder, {"returns.terminal_short", "returns.full_bootstrap", "returns.truncated",
@@ -115,7 +115,7 @@ def test_a_trace_names_the_first_diverging_update():
     traces = [name for name in rows if name.startswith("trace.")]
     assert len(traces) == 8
     for name in traces:
-        assert rows[name][5] == "FAIL" and rows[name][7] == "first diverging update: 7", rows[name]
+        assert rows[name][5] == "FAIL" and rows[name][7] == "first diverging update: 7 (grad_norm)", rows[name]
 
 
 def test_crosscheck_command_line(tmp_path):
@@ -132,6 +132,136 @@ def test_crosscheck_command_line(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "refasync.crosscheck", "--adapter", "no_such_module:x"],
                              cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
+
+
+# ------------------------------------------------------------ the replayed traces
+def test_the_replay_reproduces_the_recorded_run_exactly():
+    """traces.replay (no env, no RNG) gives what the real worker loops gave."""
+    from refasync import traces
+    for algo in ("one-step-q", "one-step-sarsa", "n-step-q", "a3c"):
+        cfg = traces.trace_config(algo, 2, 3, I_target=5)
+        theta0, seg, run = traces.record(cfg, 12)
+        out = traces.replay(traces.config_json(cfg, 4, 2), theta0, *(seg[k] for k in traces.SEGMENT_NAMES))
+        for got, name in zip(out, ("target", "loss", "grad_norm", "theta_sum", "theta_sumsq")):
+            np.testing.assert_array_equal(got, run[name], err_msg=f"{algo} {name}")
+        if algo in ("one-step-q", "one-step-sarsa"):
+            assert seg["copy_after_step"].any()
+        if algo == "n-step-q":
+            assert seg["copy_after_update"].any()
+
+
+def replay_with(**changes):
+    """An adapter whose replay runs refasync's with one module function replaced."""
+    from refasync import traces
+
+    class Adapter(RefasyncAdapter):
+        @staticmethod
+        def replay(*args):
+            saved = {k: getattr(traces, k) for k in changes}
+            for k, v in changes.items():
+                setattr(traces, k, v)
+            try:
+                return traces.replay(*args)
+            finally:
+                for k, v in saved.items():
+                    setattr(traces, k, v)
+    return Adapter
+
+
+def rows_of(adapter):
+    return {r[0]: r for r in reference.check(adapter, DEFAULT_REFERENCE)}
+
+
+def test_clipping_like_torch_fails_at_theta_and_says_why():
+    from refasync import traces
+    torch_clip = lambda norm, max_norm: min(1.0, max_norm / (norm + 1e-6))  # noqa: E731
+    rows = rows_of(replay_with(clip_coefficient=torch_clip))
+    failing = {n for n, r in rows.items() if r[5] == "FAIL"}
+    # only the replays with an update whose gradient norm exceeds 40 (A3C and n-step Q here)
+    assert failing and all(n.startswith("replay.") for n in failing), failing
+    for name in failing:
+        assert ", theta:" in rows[name][7] and "clip_grad_norm_" in rows[name][7], rows[name][7]
+    assert traces.clip_coefficient is not torch_clip
+
+
+class LrAtSegmentStart(RefasyncAdapter):
+    @staticmethod
+    def replay(config, theta0, worker, T, offsets, *rest):
+        T_start = T - np.diff(offsets)           # the counter before the segment's first step
+        return RefasyncAdapter.replay(config, theta0, worker, T_start, offsets, *rest)
+
+
+def test_lr_read_at_the_segment_start_fails_every_replay_at_update_0_theta():
+    rows = rows_of(LrAtSegmentStart)
+    for name in (n for n in rows if n.startswith("replay.")):
+        assert rows[name][5] == "FAIL", name
+        assert rows[name][7].startswith("first divergence: update 0 ") and ", theta:" in rows[name][7]
+        assert "not at the segment's start" in rows[name][7]
+
+
+class TargetNeverCopied(RefasyncAdapter):
+    @staticmethod
+    def replay(config, theta0, worker, T, offsets, s, a, r, s_next, terminated, truncated, a_next,
+               copy_after_step, copy_after_update):
+        return RefasyncAdapter.replay(config, theta0, worker, T, offsets, s, a, r, s_next, terminated,
+                                      truncated, a_next, copy_after_step & False, copy_after_update & False)
+
+
+def test_a_target_network_never_copied_fails_the_q_replays_at_their_targets():
+    rows = rows_of(TargetNeverCopied)
+    failing = {n for n, r in rows.items() if r[5] == "FAIL"}
+    assert failing == {f"replay.{a}.{w}w" for a in ("one-step-q", "one-step-sarsa", "n-step-q") for w in (1, 2)}
+    assert all(", targets: step" in rows[n][7] for n in failing)
+
+
+class ShortOutput(RefasyncAdapter):
+    @staticmethod
+    def replay(*args):
+        out = list(RefasyncAdapter.replay(*args))
+        out[3] = out[3][:-1]
+        return tuple(out)
+
+    @staticmethod
+    def q_loss_grad(q, a, y):
+        return RefasyncAdapter.q_loss_grad(q, a, y).T
+
+
+def test_wrong_shapes_are_fail_rows_that_name_the_output():
+    rows = rows_of(ShortOutput)
+    assert rows["replay.a3c.1w"][5] == "FAIL" and "theta_sum has shape (19,), expected (20,)" in rows["replay.a3c.1w"][7]
+    assert rows["loss.q"][5] == "FAIL" and "dL/dq has shape (4, 5), expected (5, 4)" in rows["loss.q"][7]
+
+
+class NaiveSoftmax(RefasyncAdapter):
+    @staticmethod
+    def a3c_loss_grad(logits, v, a, R, beta, value_scale):
+        with np.errstate(all="ignore"):
+            e = np.exp(logits)
+            pi = e / e.sum(axis=1, keepdims=True)
+            log_pi = np.log(pi)
+            A = R - v
+            onehot = np.eye(logits.shape[1])[a]
+            H = -(pi * log_pi).sum(axis=1, keepdims=True)
+            return -A[:, None] * (onehot - pi) + beta * pi * (log_pi + H), -2 * value_scale * A
+
+
+def test_an_overflowing_softmax_fails_only_the_large_logits_case():
+    assert failed(NaiveSoftmax) == {"a3c.large_logits"}
+
+
+class TargetFromOnlineParameters(RefasyncAdapter):
+    @staticmethod
+    def q_target_update(theta, theta_minus, *rest):
+        return RefasyncAdapter.q_target_update(theta, theta, *rest)
+
+
+def test_targets_from_the_online_network_fail_the_target_network_case():
+    assert failed(TargetFromOnlineParameters) == {"update.q_target_network"}
+
+
+def test_relative_errors_against_zero_are_not_huge():
+    abs_err, rel_err = reference.errors([np.array([1e-15, 1.0, 2.0])], [np.array([0.0, 1.0, 2.0 + 4e-10])], 1e-12)
+    assert abs_err == pytest.approx(4e-10) and rel_err == pytest.approx(2e-10)
 
 
 def test_the_pytorch_example_adapter_passes_everything():

@@ -31,7 +31,7 @@ def worker(ctx):
 
     loss = 0.0
     caches, d_qs = [], []        # DEVIATION 4: L10's terms, back-propagated together at L17
-    a_log, r_log, y_log = [], [], []         # what the update reports
+    a_log, r_log, y_log, a_next_log = [], [], [], []     # what the update reports
     t = 0                                                                         # [Alg1 L2]
     # [Alg1 L3] DEVIATION 3: theta^- <- theta is done once by the runner.
     d_theta = np.zeros_like(theta)                                                # [Alg1 L4]
@@ -47,7 +47,7 @@ def worker(ctx):
         y = one_step_sarsa_target([r], q_next_minus[None], [a_next], [terminal], gamma)  # [Alg1 L9']
         L, d_q = q_loss_grad(q_s[None], [a], y)
         caches.append(cache_s), d_qs.append(d_q)                                  # [Alg1 L10]
-        a_log.append(a), r_log.append(r), y_log.append(float(y[0]))
+        a_log.append(a), r_log.append(r), y_log.append(float(y[0])), a_next_log.append(a_next)
         loss += L
         s, a, q_s, cache_s = s_next, a_next, q_next, cache_next                   # [Alg1 L11]
         T_now = T.increment()                                                     # [Alg1 L12]
@@ -61,8 +61,8 @@ def worker(ctx):
             d_theta[:] = 0                                                        # [Alg1 L18]
             caches.clear(), d_qs.clear()
             yield {"loss": loss, "grad_norm": grad_norm, "T": T_now, "a": a_log, "r": r_log,
-                   "target": y_log}
-            a_log, r_log, y_log = [], [], []
+                   "target": y_log, "a_next": a_next_log}
+            a_log, r_log, y_log, a_next_log = [], [], [], []
             loss = 0.0
             if not episode_over:
                 # DEVIATION 5: a was chosen before this update; L10 differentiates
