@@ -279,12 +279,10 @@ def test_the_independent_numpy_port_passes_every_row_without_skips():
     assert len(rows) == len(reference.load(DEFAULT_REFERENCE)) - 8      # all but the 8 trace.* rows
 
 
-def test_the_pytorch_example_adapter_passes_what_it_implements():
+def test_the_pytorch_example_adapter_passes_every_row_without_skips():
     pytest.importorskip("torch")
     from refasync.crosscheck import load_adapter
     adapter = load_adapter(os.path.join(ROOT, "tools", "torch_adapter.py"))
     rows = reference.check(adapter, DEFAULT_REFERENCE)
-    # it does not implement replay and q_target_update yet (format 2): those are SKIP
-    not_yet = lambda name: name.startswith("replay.") or name == "update.q_target_network"  # noqa: E731
-    assert all(row[5] == "OK" or (row[5] == "SKIP" and not_yet(row[0])) for row in rows), \
-        [r for r in rows if r[5] != "OK"]
+    assert all(row[5] == "OK" for row in rows), [r for r in rows if r[5] != "OK"]
+    assert len(rows) == len(reference.load(DEFAULT_REFERENCE)) - 8      # all but the optional trace.*

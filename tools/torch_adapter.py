@@ -59,26 +59,121 @@ def a3c_loss_grad(logits, v, a, R, beta, value_scale):
     return logits.grad.numpy(), v.grad.numpy()
 
 
+class MLP(torch.nn.Module):
+    """refasync's MLP: Linear + ReLU per hidden layer, a linear output layer."""
+
+    def __init__(self, obs_dim, hidden, n_outputs):
+        super().__init__()
+        sizes = [obs_dim] + [int(h) for h in hidden] + [n_outputs]
+        self.linears = torch.nn.ModuleList(torch.nn.Linear(i, o) for i, o in zip(sizes[:-1], sizes[1:]))
+
+    def forward(self, x):
+        for i, layer in enumerate(self.linears):
+            x = layer(x)
+            if i < len(self.linears) - 1:
+                x = torch.relu(x)
+        return x
+
+    def load_refasync(self, theta):
+        """Copy a flat refasync theta in: per layer weight (K_in, K_out) = Linear.weight.T, then bias."""
+        offset = 0
+        with torch.no_grad():
+            for layer in self.linears:
+                k_out, k_in = layer.weight.shape
+                layer.weight.copy_(t(theta[offset:offset + k_in * k_out]).reshape(k_in, k_out).T)
+                layer.bias.copy_(t(theta[offset + k_in * k_out:offset + k_in * k_out + k_out]))
+                offset += k_in * k_out + k_out
+        return self
+
+    def flat(self, tensors):
+        """Per-layer (weight, bias) tensors, e.g. .grad, in refasync's flat order."""
+        out = []
+        for w, b in zip(tensors[0::2], tensors[1::2]):
+            out += [w.T.reshape(-1), b]
+        return torch.cat(out)
+
+    def refasync_theta(self):
+        return self.flat([p.detach() for layer in self.linears for p in (layer.weight, layer.bias)])
+
+    def refasync_grad(self):
+        return self.flat([p.grad for layer in self.linears for p in (layer.weight, layer.bias)])
+
+
 def mlp_forward_backward(theta, obs, d_out, hidden, n_actions, head):
-    sizes = [obs.shape[1]] + [int(h) for h in hidden] + [n_actions + (head == "actor_critic")]
-    layers, offset = [], 0
-    for k_in, k_out in zip(sizes[:-1], sizes[1:]):
-        linear = torch.nn.Linear(k_in, k_out)
-        with torch.no_grad():   # refasync's (K_in, K_out) weight is Linear.weight.T
-            linear.weight.copy_(t(theta[offset:offset + k_in * k_out]).reshape(k_in, k_out).T)
-            linear.bias.copy_(t(theta[offset + k_in * k_out:offset + k_in * k_out + k_out]))
-        offset += k_in * k_out + k_out
-        layers.append(linear)
-    x = t(obs).double()             # float32 cases too: float64 inside, well within their tolerance
-    for i, layer in enumerate(layers):
-        x = layer(x)
-        if i < len(layers) - 1:
-            x = torch.relu(x)
+    net = MLP(obs.shape[1], hidden, n_actions + (head == "actor_critic")).load_refasync(theta)
+    x = net(t(obs).double())        # float32 cases too: float64 inside, well within their tolerance
     x.backward(t(d_out).double())
-    grads = []
-    for layer in layers:
-        grads += [layer.weight.grad.T.reshape(-1), layer.bias.grad]
-    return x.detach().numpy(), torch.cat(grads).numpy()
+    return x.detach().numpy(), net.refasync_grad().numpy()
+
+
+def q_target_update(theta, theta_minus, s, a, r, s_next, terminated, gamma, hidden, n_actions):
+    online = MLP(s.shape[1], hidden, n_actions).load_refasync(theta)
+    target = MLP(s.shape[1], hidden, n_actions).load_refasync(theta_minus)
+    with torch.no_grad():           # y is a constant: computed from the TARGET network
+        y = t(r) + gamma * torch.where(t(terminated), 0.0, target(t(s_next)).max(dim=1).values)
+    q = online(t(s)).gather(1, t(a).long()[:, None])[:, 0]
+    ((y - q) ** 2).sum().backward()
+    return y.numpy(), online.refasync_grad().numpy()
+
+
+def replay(config, theta0, worker, T, offsets, s, a, r, s_next, terminated, truncated, a_next,
+           copy_after_step, copy_after_update):
+    """The recorded updates applied in order to one shared theta, theta^- and RMSProp g."""
+    import json
+    c = json.loads(config)
+    a3c = c["algo"] == "a3c"
+    net = MLP(c["obs_dim"], c["hidden"], c["n_actions"] + a3c).load_refasync(theta0)
+    target = MLP(c["obs_dim"], c["hidden"], c["n_actions"]).load_refasync(theta0)
+    g = torch.zeros(len(theta0))
+    out = {k: [] for k in ("targets", "loss", "grad_norm", "theta_sum", "theta_sumsq")}
+    for k in range(len(worker)):
+        j = range(offsets[k], offsets[k + 1])
+        with torch.no_grad():
+            if c["algo"] in ("one-step-q", "one-step-sarsa"):
+                y = []
+                for i in j:                 # theta^- may be copied between two steps of a segment
+                    q_next = target(t(s_next[i])[None])[0]
+                    boot = q_next[a_next[i]] if c["algo"] == "one-step-sarsa" else q_next.max()
+                    y.append(r[i] + (0.0 if terminated[i] else c["gamma"] * float(boot)))
+                    if copy_after_step[i]:
+                        target.load_refasync(net.refasync_theta().numpy())
+            else:
+                last = offsets[k + 1] - 1
+                boot = 0.0 if terminated[last] else float(
+                    target(t(s_next[last])[None]).max() if not a3c else net(t(s_next[last])[None])[0, -1])
+                y, R = [0.0] * len(j), boot
+                for n, i in reversed(list(enumerate(j))):
+                    R = r[i] + c["gamma"] * R
+                    y[n] = R
+        y = torch.tensor(y)
+        net.zero_grad()
+        out_k = net(t(s[offsets[k]:offsets[k + 1]]))
+        a_k = t(a[offsets[k]:offsets[k + 1]]).long()[:, None]
+        if a3c:
+            log_pi, v = F.log_softmax(out_k[:, :-1], dim=1), out_k[:, -1]
+            advantage = y - v
+            entropy = -(log_pi.exp() * log_pi).sum(dim=1)
+            loss = (-log_pi.gather(1, a_k)[:, 0] * advantage.detach() - c["beta"] * entropy
+                    + c["value_scale"] * advantage ** 2).sum()
+        else:
+            loss = ((y - out_k.gather(1, a_k)[:, 0]) ** 2).sum()
+        loss.backward()
+        d_theta = net.refasync_grad()
+        norm = float(d_theta.norm())
+        # clip exactly: torch.nn.utils.clip_grad_norm_ would use max_norm / (norm + 1e-6)
+        scale = c["max_grad_norm"] / norm if c["max_grad_norm"] and norm > c["max_grad_norm"] else 1.0
+        lr = c["lr"] * max(0.0, 1.0 - T[k] / c["steps"]) if c["lr_anneal"] else c["lr"]
+        d = scale * d_theta         # torch.optim.RMSprop puts eps outside the root: written out
+        g = c["rms_alpha"] * g + (1 - c["rms_alpha"]) * d * d
+        theta = net.refasync_theta() - lr * d / torch.sqrt(g + c["rms_eps"])
+        net.load_refasync(theta.numpy())
+        if copy_after_update[k]:
+            target.load_refasync(theta.numpy())
+        if k == 0:
+            first = (d_theta.numpy(), theta.numpy())
+        for name, v in zip(out, (y, float(loss.detach()), norm, float(theta.sum()), float((theta ** 2).sum()))):
+            out[name].append(v)
+    return (torch.cat(out["targets"]).numpy(), *(np.array(out[n]) for n in list(out)[1:]), *first)
 
 
 def rmsprop_steps(theta, g, d_thetas, lr, alpha, eps):
