@@ -66,6 +66,18 @@ class AtariPipeline(gym.Wrapper):
         self.frames = deque(maxlen=stack)
         self.observation_space = gym.spaces.Box(0, 255, (stack, size, size), np.uint8)
 
+    def state(self):
+        """The emulator (with its random state), the frame stack and the no-op stream."""
+        return {"ale": self.ale.cloneState(include_rng=True), "frames": list(self.frames),
+                "screens": [x.copy() for x in self.screens], "np_random": self.env.unwrapped.np_random}
+
+    def restore(self, state):
+        self.ale.restoreState(state["ale"])
+        self.frames.clear()
+        self.frames.extend(state["frames"])
+        self.screens = [x.copy() for x in state["screens"]]
+        self.env.unwrapped.np_random = state["np_random"]
+
     def _frame(self):
         np.maximum(self.screens[0], self.screens[1], out=self.screens[0])
         return cv2.resize(self.screens[0], (self.size, self.size), interpolation=cv2.INTER_AREA)
@@ -193,6 +205,24 @@ class EpisodeEnv:
             terminated = True             # ADDITION 13: terminal for learning only
         r = min(1.0, max(-1.0, float(reward))) if self.clip_rewards else float(reward)  # ADDITION 7: reward clipping
         return self._obs, r, bool(terminated), bool(truncated)
+
+    def state(self):
+        """Everything needed to continue this environment exactly where it is, as a
+        picklable dict: the ALE's own state for Atari, the whole gymnasium env
+        otherwise (classic control envs pickle, their random generator included)."""
+        env = self.env.state() if isinstance(self.env, AtariPipeline) else self.env
+        return {"env": env, "seed": self._seed, "obs": self._obs, "game_over": self._game_over,
+                "score": self.score, "length": self.length}
+
+    def restore(self, state):
+        """Continue from ``state()`` of an environment made with the same id."""
+        if isinstance(self.env, AtariPipeline):
+            self.env.restore(state["env"])
+        else:
+            self.env.close()
+            self.env = state["env"]
+        self._seed, self._obs = state["seed"], state["obs"]
+        self._game_over, self.score, self.length = state["game_over"], state["score"], state["length"]
 
     def close(self):
         self.env.close()

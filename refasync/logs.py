@@ -5,7 +5,10 @@ learning_curve.png; and the live progress bar.
                    ``return`` is the raw game score, never the clipped reward)
     progress.csv   wall_s, T, frames, steps_per_s, episodes, mean_return_100, updates,
                    loss_mean, grad_norm_mean, grad_norm_max, entropy_mean
-    checkpoint.npz theta, theta_minus (Q methods), opt_stat, T, format_version
+    checkpoint.npz theta, theta_minus (Q methods), opt_stat, T, format_version,
+                   eps_finals (each worker's final epsilon), wall_s, resumes, and in
+                   --deterministic mode worker_states (bytes: a pickle of the workers'
+                   random streams, environments and loop state, for an exact resume)
                    (plain arrays: np.load(..., allow_pickle=False))
     summary.json   status, T, frames, wall time, steps/s, episodes, mean-100 return,
                    start-up seconds to the first training step, each worker's peak
@@ -17,6 +20,7 @@ import csv
 import json
 import math
 import os
+import pickle
 import time
 from collections import deque
 
@@ -24,22 +28,26 @@ import numpy as np
 
 from .plot import mean_last_k, si_axis
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
 
 
-def save_checkpoint(path, shared):
-    """Write checkpoint.npz atomically; returns False (and writes nothing) if theta is
-    not finite, so the last good checkpoint stays (ADDITION 10)."""
+def save_checkpoint(path, shared, extra=None):
+    """Write checkpoint.npz atomically (a temporary file, then a rename: a crash
+    leaves the previous checkpoint whole); returns False (and writes nothing) if
+    theta is not finite, so the last good checkpoint stays (ADDITION 10).
+    ``extra``: more named arrays (the run's bookkeeping for --resume)."""
     theta = np.array(shared.theta)
     if not np.all(np.isfinite(theta)):          # ADDITION 10: never save non-finite parameters
         return False
     arrays = {"theta": theta, "opt_stat": np.array(shared.opt_stat),
               "T": np.array(shared.T.value, dtype=np.int64),
-              "format_version": np.array(CHECKPOINT_FORMAT)}
+              "format_version": np.array(CHECKPOINT_FORMAT), **(extra or {})}
     if shared.theta_minus is not None:
         arrays["theta_minus"] = np.array(shared.theta_minus)
     tmp = path + ".tmp.npz"
     np.savez(tmp, **arrays)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())                    # on disk before it replaces the old one
     os.replace(tmp, path)
     return True
 
@@ -85,27 +93,42 @@ class UpdateStats:
 class RunRecorder:
     """Receives the workers' events and writes the run folder."""
 
-    def __init__(self, out_dir, cfg, frames_per_step, progress=True, command=None):
+    EPISODE_COLUMNS = ["T", "frames", "worker", "return", "length", "wall_s"]
+    PROGRESS_COLUMNS = ["wall_s", "T", "frames", "steps_per_s", "episodes", "mean_return_100", "updates",
+                        "loss_mean", "grad_norm_mean", "grad_norm_max", "entropy_mean", "resumes"]
+
+    def __init__(self, out_dir, cfg, frames_per_step, progress=True, command=None, resume=None):
+        """``resume``: the checkpoint being continued (its T, wall_s and resumes):
+        the logs keep their rows up to its T and are appended; wall time continues."""
         self.out = out_dir
         self.cfg = cfg
         self.frames_per_step = frames_per_step
         os.makedirs(out_dir, exist_ok=True)
-        self.t0 = time.monotonic()
+        self.resumes = int(resume["resumes"]) + 1 if resume else 0
+        self.eps_finals = None           # set by train: each worker's final epsilon
+        self.snapshot = None             # set by the deterministic runner: the workers' exact state
+        self.t0 = time.monotonic() - (float(resume["wall_s"]) if resume else 0.0)
         self.shared = None
         self.returns = deque(maxlen=100)
         self.n_episodes = 0
         self.best_mean_100 = -math.inf
         self._stats = UpdateStats()
-        self._last_tick = self.t0
-        self._last_T = 0
-        self._last_checkpoint = self.t0
-        self._ep_file = open(os.path.join(out_dir, "episodes.csv"), "w", newline="")
+        self._last_tick = time.monotonic()
+        self._last_T = int(resume["T"]) if resume else 0
+        self._last_checkpoint = self._last_tick
+        ep_path, pr_path = os.path.join(out_dir, "episodes.csv"), os.path.join(out_dir, "progress.csv")
+        if resume:
+            kept = _keep_rows_up_to(ep_path, int(resume["T"]))
+            _keep_rows_up_to(pr_path, int(resume["T"]))
+            for score in kept:
+                self._count_episode(score)
+        self._ep_file = open(ep_path, "a" if resume else "w", newline="")
         self._ep = csv.writer(self._ep_file)
-        self._ep.writerow(["T", "frames", "worker", "return", "length", "wall_s"])
-        self._pr_file = open(os.path.join(out_dir, "progress.csv"), "w", newline="")
+        self._pr_file = open(pr_path, "a" if resume else "w", newline="")
         self._pr = csv.writer(self._pr_file)
-        self._pr.writerow(["wall_s", "T", "frames", "steps_per_s", "episodes", "mean_return_100",
-                           "updates", "loss_mean", "grad_norm_mean", "grad_norm_max", "entropy_mean"])
+        if not resume:
+            self._ep.writerow(self.EPISODE_COLUMNS)
+            self._pr.writerow(self.PROGRESS_COLUMNS)
         self.first_step_unix = None       # wall clock when the first worker began training
         self.worker_peak_rss_mb = {}
         self.bar = None
@@ -118,11 +141,14 @@ class RunRecorder:
     def attach(self, shared):
         self.shared = shared
 
-    def episode(self, T, worker, score, length):
+    def _count_episode(self, score):
         self.returns.append(score)
         self.n_episodes += 1
         if len(self.returns) == self.returns.maxlen:
             self.best_mean_100 = max(self.best_mean_100, self.mean_100)
+
+    def episode(self, T, worker, score, length):
+        self._count_episode(score)
         self._ep.writerow([T, T * self.frames_per_step, worker, f"{score:.6g}", length,
                            f"{time.monotonic() - self.t0:.3f}"])
 
@@ -162,7 +188,7 @@ class RunRecorder:
         mean = lambda x: f"{x / n:.6g}" if n else ""  # noqa: E731
         self._pr.writerow([f"{now - self.t0:.3f}", T, T * self.frames_per_step, f"{rate:.1f}",
                            self.n_episodes, f"{self.mean_100:.6g}", n, mean(loss), mean(gn),
-                           f"{gn_max:.6g}" if n else "", mean(ent)])
+                           f"{gn_max:.6g}" if n else "", mean(ent), self.resumes])
         self._stats.reset()
         self._pr_file.flush()
         self._ep_file.flush()
@@ -178,12 +204,25 @@ class RunRecorder:
     def checkpoint(self):
         """Save the checkpoint unless theta went non-finite (then keep the last one)."""
         self._last_checkpoint = time.monotonic()
-        ok = save_checkpoint(os.path.join(self.out, "checkpoint.npz"), self.shared)
+        self._pr_file.flush()
+        self._ep_file.flush()
+        os.fsync(self._ep_file.fileno())    # the logs are on disk up to the checkpoint's T
+        os.fsync(self._pr_file.fileno())
+        ok = save_checkpoint(os.path.join(self.out, "checkpoint.npz"), self.shared, self.checkpoint_extra())
         if not ok:
             from .algorithms.common import NonFiniteError
             raise NonFiniteError(f"theta became non-finite at T={self.T}; "
                                  "the last good checkpoint is kept")
         return ok
+
+    def checkpoint_extra(self):
+        """The bookkeeping a checkpoint carries for --resume."""
+        extra = {"wall_s": np.array(self.wall), "resumes": np.array(self.resumes),
+                 "eps_finals": np.asarray(self.eps_finals, dtype=np.float64)}
+        snapshot = self.snapshot() if self.snapshot is not None else None
+        if snapshot is not None:
+            extra["worker_states"] = np.frombuffer(pickle.dumps(snapshot), dtype=np.uint8)
+        return extra
 
     def close(self):
         if self.bar is not None:
@@ -207,6 +246,7 @@ class RunRecorder:
             "best_mean_return_100": self.best_mean_100 if self.best_mean_100 > -math.inf else None,
             "startup_s": (self.first_step_unix - start_unix) if self.first_step_unix else None,
             "worker_peak_rss_mb": [self.worker_peak_rss_mb[k] for k in sorted(self.worker_peak_rss_mb)],
+            "resumes": self.resumes,
             **(extra or {}),
         }
         summary = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
@@ -214,6 +254,22 @@ class RunRecorder:
         with open(os.path.join(self.out, "summary.json"), "w") as f:
             json.dump(summary, f, indent=2)
         return summary
+
+
+def _keep_rows_up_to(path, T):
+    """Drop the rows of a log written after the checkpoint being resumed (T > the
+    checkpoint's T; a row cut short by a crash too), atomically; returns the
+    kept rows' returns (episodes.csv) or []."""
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    header, body = rows[0], rows[1:]
+    i_T = header.index("T")
+    keep = [r for r in body if len(r) == len(header) and r[i_T].isdigit() and int(r[i_T]) <= T]
+    tmp = path + ".tmp"
+    with open(tmp, "w", newline="") as f:
+        csv.writer(f).writerows([header] + keep)
+    os.replace(tmp, path)
+    return [float(r[header.index("return")]) for r in keep] if "return" in header else []
 
 
 def write_config(out_dir, cfg, extra):

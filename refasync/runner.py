@@ -25,7 +25,7 @@ import traceback
 import numpy as np
 
 from .algorithms import WORKERS
-from .algorithms.common import NonFiniteError, WorkerContext
+from .algorithms.common import NonFiniteError, WorkerContext, sample_final_epsilon
 from .envs import EpisodeEnv, make_env
 from .logs import UpdateStats
 from .nn import atari_network, mlp
@@ -48,83 +48,173 @@ def build_network(cfg, obs_shape, n_actions):
     return mlp(int(np.prod(obs_shape)), n_actions, cfg.head, hidden=cfg.hidden)
 
 
-def worker_seeds(seed, n):
-    """(rng, env seed) per worker, independent streams from one seed."""
+def worker_seeds(seed, n, resumes=0):
+    """(rng, env seed) per worker, independent streams from one seed.  A run
+    resumed for the k-th time with worker processes draws new streams from
+    (seed, k), so that it does not replay the episodes it began with."""
+    root = np.random.SeedSequence(seed) if resumes == 0 else np.random.SeedSequence([seed, resumes])
     out = []
-    for child in np.random.SeedSequence(seed).spawn(n):
+    for child in root.spawn(n):
         out.append((np.random.default_rng(child), int(child.generate_state(1)[0] % 2**31)))
     return out
 
 
-def make_worker(worker_id, cfg, spec, shared, on_episode):
-    """The worker generator of cfg.algo for one actor-learner, and its env."""
+def initial_epsilons(cfg):
+    """Each worker's final epsilon as the worker itself draws it, first, from its
+    own stream (ADDITION 8); NaN for A3C.  Saved in checkpoints for resuming."""
+    if cfg.head != "q":
+        return np.full(cfg.workers, np.nan)
+    return np.array([sample_final_epsilon(rng, cfg.eps_finals, cfg.eps_probs)
+                     for rng, _ in worker_seeds(cfg.seed, cfg.workers)])
+
+
+def make_worker(worker_id, cfg, spec, shared, on_episode, eps_final=None, resumes=0):
+    """The worker generator of cfg.algo for one actor-learner, and its context."""
     obs_shape, n_actions, _ = spec
-    rng, env_seed = worker_seeds(cfg.seed, cfg.workers)[worker_id]
+    rng, env_seed = worker_seeds(cfg.seed, cfg.workers, resumes)[worker_id]
     env = EpisodeEnv(make_env(cfg.env), env_seed, cfg.clip_rewards, on_episode, cfg.life_loss_terminal)
-    ctx = WorkerContext(worker_id, cfg, build_network(cfg, obs_shape, n_actions), env, rng, shared)
-    return WORKERS[cfg.algo](ctx), env
+    ctx = WorkerContext(worker_id, cfg, build_network(cfg, obs_shape, n_actions), env, rng, shared,
+                        eps_final=None if eps_final is None or np.isnan(eps_final) else float(eps_final))
+    return WORKERS[cfg.algo](ctx), ctx
 
 
 # ---------------------------------------------------------------- one process
-def deterministic_shared(cfg, theta0):
-    """The Shared state of a one-process run, theta^- <- theta (DEVIATION 3: once)."""
+def deterministic_shared(cfg, theta0, restored=None):
+    """The Shared state of a one-process run, theta^- <- theta (DEVIATION 3: once),
+    or the checkpoint's when resuming."""
     shared = local_shared(theta0.shape[0], theta0.dtype, with_target=cfg.head == "q")
-    shared.theta[:] = theta0
-    if shared.theta_minus is not None:
-        shared.theta_minus[:] = theta0
+    restore_shared(shared, theta0, restored)
     return shared
 
 
-def interleave(cfg, spec, shared, on_episode, watch_env=None):
-    """Yield (worker, update) for every asynchronous update of cfg.workers worker
-    generators run round-robin in this process, one update at a time, until
-    every worker has finished.  ``on_episode(worker, score, length)``;
-    ``watch_env(worker, env)``, if given, sees each worker's environment before
-    the worker starts (the golden traces record the segments through it)."""
-    workers, envs = [], []
-    try:
-        for i in range(cfg.workers):
-            gen, env = make_worker(i, cfg, spec, shared,
-                                   lambda score, length, i=i: on_episode(i, score, length))
-            if watch_env is not None:
-                watch_env(i, env)
-            workers.append(gen)
-            envs.append(env)
-        live = list(range(cfg.workers))
+def restore_shared(shared, theta0, restored):
+    """Fill a fresh Shared state: theta0 (and theta^- = theta0), or a checkpoint's arrays and T."""
+    if restored is None:
+        shared.theta[:] = theta0
+        if shared.theta_minus is not None:
+            shared.theta_minus[:] = theta0                  # DEVIATION 3: theta^- <- theta once
+        return
+    shared.theta[:] = restored["theta"]
+    shared.opt_stat[:] = restored["opt_stat"]
+    if shared.theta_minus is not None:
+        shared.theta_minus[:] = restored["theta_minus"]
+    shared.T.restore(int(restored["T"]))
+
+
+class Interleave:
+    """cfg.workers worker generators run round-robin in this process, one
+    asynchronous update at a time: iterating yields (worker, update) until every
+    worker has finished.  ``on_episode(worker, score, length)``; ``watch_env(worker,
+    env)``, if given, sees each worker's environment before the worker starts (the
+    golden traces record the segments through it).
+
+    Between two updates, ``snapshot()`` is everything needed to continue exactly
+    there: each worker's random stream, environment, loop-carried values and
+    per-thread optimizer statistic, and whose turn is next; ``restored`` is such
+    a snapshot to continue from."""
+
+    def __init__(self, cfg, spec, shared, on_episode, watch_env=None, restored=None):
+        self.gens, self.ctxs, self.carry = [], [], [None] * cfg.workers
+        self.next = restored["next"] if restored else 0
+        eps = initial_epsilons(cfg)
+        try:
+            for i in range(cfg.workers):
+                w = restored["workers"][i] if restored else None
+                started = w is not None and w["carry"] is not None
+                gen, ctx = make_worker(i, cfg, spec, shared,
+                                       lambda score, length, i=i: on_episode(i, score, length),
+                                       eps_final=eps[i] if started else None)
+                if w is not None:
+                    ctx.rng.bit_generator.state = w["rng"]
+                    ctx.env.restore(w["env"])
+                    ctx.thread_stat = w["thread_stat"]
+                    ctx.resume = w["carry"]
+                    self.carry[i] = w["carry"]
+                if watch_env is not None:
+                    watch_env(i, ctx.env)
+                self.gens.append(gen)
+                self.ctxs.append(ctx)
+        except BaseException:
+            self.close()
+            raise
+
+    def __iter__(self):
+        live = list(range(len(self.gens)))
         while live:
-            for i in list(live):
-                try:
-                    y = next(workers[i])
-                except StopIteration:
-                    live.remove(i)
-                    continue
-                except NonFiniteError as e:
-                    raise WorkerFailed(i, str(e)) from None
-                yield i, y
+            i = self.next
+            self.next = (i + 1) % len(self.gens)
+            if i not in live:
+                continue
+            try:
+                y = next(self.gens[i])
+            except StopIteration:
+                live.remove(i)
+                continue
+            except NonFiniteError as e:
+                raise WorkerFailed(i, str(e)) from None
+            self.carry[i] = y.get("carry")
+            yield i, y
+
+    def snapshot(self):
+        return {"next": self.next, "workers": [
+            {"rng": ctx.rng.bit_generator.state, "env": ctx.env.state(), "carry": carry,
+             "thread_stat": None if ctx.thread_stat is None else ctx.thread_stat.copy()}
+            for ctx, carry in zip(self.ctxs, self.carry)]}
+
+    def close(self):
+        for ctx in self.ctxs:
+            ctx.env.close()
+
+
+def interleave(cfg, spec, shared, on_episode, watch_env=None):
+    """Iterate an ``Interleave`` and close its environments at the end."""
+    it = Interleave(cfg, spec, shared, on_episode, watch_env)
+    try:
+        yield from it
     finally:
-        for env in envs:
-            env.close()
+        it.close()
 
 
-def run_deterministic(cfg, spec, theta0, recorder):
-    """Run cfg.workers generators round-robin; returns the final Shared state."""
-    shared = deterministic_shared(cfg, theta0)
+def run_deterministic(cfg, spec, theta0, recorder, restored=None):
+    """Run cfg.workers generators round-robin; returns the final Shared state.
+
+    SIGINT and SIGTERM are held until the update in progress is done, so that
+    a stopped run is always saved at an update boundary (and resumes exactly)."""
+    shared = deterministic_shared(cfg, theta0, restored)
     recorder.attach(shared)
     recorder.worker_started(0)
+    it = Interleave(cfg, spec, shared, lambda i, score, length: recorder.episode(shared.T.value, i, score, length),
+                    restored=None if restored is None else restored.get("snapshot"))
+    recorder.snapshot = it.snapshot
+    pending, clean = [], False
+    handlers = {sig: signal.signal(sig, lambda signum, frame: pending.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
     stats = UpdateStats()
-    for _, y in interleave(cfg, spec, shared,
-                           lambda i, score, length: recorder.episode(shared.T.value, i, score, length)):
-        stats.add(y)
-        if recorder.due():
-            recorder.stats(stats.message())
-            stats.reset()
-            recorder.tick()
-    recorder.stats(stats.message())
+    try:
+        for _, y in it:
+            stats.add(y)
+            if recorder.due():
+                recorder.stats(stats.message())
+                stats.reset()
+                recorder.tick()
+            if pending:
+                break
+        recorder.stats(stats.message())
+        clean = True
+    finally:
+        for sig, h in handlers.items():
+            signal.signal(sig, h)
+        # a failure inside a worker leaves it between two updates: nothing exact to save
+        final = it.snapshot() if clean else None
+        recorder.snapshot = (lambda: final) if clean else None
+        it.close()
+    if pending:
+        signal.raise_signal(pending[0])     # the caller's handler, now at an update boundary
     return shared
 
 
 # ----------------------------------------------------------- worker processes
-def _worker_main(worker_id, cfg, spec, block, conn):
+def _worker_main(worker_id, cfg, spec, block, conn, eps_final=None, resumes=0):
     """Entry point of a worker process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)       # the parent decides when to stop
     try:
@@ -133,7 +223,8 @@ def _worker_main(worker_id, cfg, spec, block, conn):
         def on_episode(score, length):
             conn.send(("episode", worker_id, shared.T.value, score, length))
 
-        gen, env = make_worker(worker_id, cfg, spec, shared, on_episode)
+        gen, ctx = make_worker(worker_id, cfg, spec, shared, on_episode, eps_final, resumes)
+        env = ctx.env
         stats, last = UpdateStats(), time.monotonic()
         parent = os.getppid()
         conn.send(("started", worker_id))
@@ -160,16 +251,18 @@ def _worker_main(worker_id, cfg, spec, block, conn):
         os._exit(1)
 
 
-def run_processes(cfg, spec, theta0, recorder):
+def run_processes(cfg, spec, theta0, recorder, restored=None):
     """Run cfg.workers worker processes on shared memory until T > T_max, a
     failure or an interrupt (KeyboardInterrupt is re-raised after the workers
-    have stopped).  Returns the final Shared state (views into shared memory)."""
+    have stopped).  Returns the final Shared state (views into shared memory).
+    ``restored``: a checkpoint to continue from (theta, theta^-, g, T, each
+    worker's final epsilon); the workers begin new episodes."""
     ctx = mp.get_context("spawn")
     block = SharedBlock(ctx, theta0.shape[0], theta0.dtype, with_target=cfg.head == "q")
     shared = block.views()
-    shared.theta[:] = theta0
-    if shared.theta_minus is not None:
-        shared.theta_minus[:] = theta0                      # DEVIATION 3: theta^- <- theta once
+    restore_shared(shared, theta0, restored)
+    eps = restored["eps_finals"] if restored is not None else initial_epsilons(cfg)
+    resumes = int(restored["resumes"]) if restored is not None else 0
     recorder.attach(shared)
 
     saved_env = {k: os.environ.get(k) for k in THREAD_VARS}
@@ -185,7 +278,7 @@ def run_processes(cfg, spec, theta0, recorder):
     try:
         for i in range(cfg.workers):
             recv, send = ctx.Pipe(duplex=False)
-            p = ctx.Process(target=_worker_main, args=(i, cfg, spec, block, send),
+            p = ctx.Process(target=_worker_main, args=(i, cfg, spec, block, send, float(eps[i]), resumes),
                             name=f"refasync-worker-{i}", daemon=True)
             p.start()
             send.close()

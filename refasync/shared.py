@@ -35,6 +35,10 @@ class SharedCounter:
     def value(self):
         return int(self._cell[0])      # an aligned 8-byte read
 
+    def restore(self, T):
+        """Set T before any worker starts (resuming a run)."""
+        self._cell[0] = T
+
     def __reduce__(self):
         return (SharedCounter, (self._raw,))
 
@@ -48,6 +52,9 @@ class LocalCounter:
     def increment(self):
         self.value += 1
         return self.value
+
+    def restore(self, T):
+        self.value = T
 
 
 class SharedBlock:

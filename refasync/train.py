@@ -14,6 +14,7 @@ import time
 START_UNIX = time.time()      # for the start-up time reported in summary.json
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
 import signal  # noqa: E402
@@ -77,6 +78,12 @@ def build_parser():
     p.add_argument("--deterministic", action="store_true",
                    help="interleave the workers in one process: bitwise reproducible")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--resume", metavar="RUN_DIR", default=None,
+                   help="continue a stopped or finished run from its checkpoint; only --steps (to "
+                        "extend it) and --no-progress, --eval-episodes may be given with it")
+    p.add_argument("--checkpoint-every", type=float, default=None, metavar="SECONDS",
+                   help="seconds between periodic checkpoints (default 60); the logs are flushed to "
+                        "disk with each, so a run that dies resumes from the last one")
     p.add_argument("--eval-episodes", type=int, default=None,
                    help="greedy evaluation episodes after training (default 20, Atari 0)")
     h = p.add_argument_group("hyperparameters (defaults: the environment family's preset)")
@@ -156,6 +163,72 @@ def print_config(cfg, spec, n_params):
     print(f"  run folder: {cfg.out}   (steps count agent steps; 1 step = {fps} frame(s))")
 
 
+RESUME_FLAGS = ("--resume", "--steps", "--no-progress", "--eval-episodes", "--checkpoint-every")
+
+
+def prepare_resume(args, argv):
+    """(cfg, spec, restored) of the run folder ``args.resume``, or ConfigError with
+    one line; nothing in the folder is changed before every check has passed."""
+    import pickle
+    from .envs import env_spec
+    from .logs import CHECKPOINT_FORMAT, load_checkpoint
+    from .runner import build_network
+    run_dir = args.resume
+    given = [a.split("=")[0] for a in argv if a.startswith("--")]
+    other = [a for a in given if a not in RESUME_FLAGS]
+    if other:
+        raise ConfigError(f"--resume continues {run_dir} with its own settings; only --steps (to extend "
+                          f"it) and --no-progress, --eval-episodes, --checkpoint-every may be given, "
+                          f"not {other[0]}")
+    for name in ("config.json", "checkpoint.npz", "episodes.csv", "progress.csv"):
+        if not os.path.isfile(os.path.join(run_dir, name)):
+            raise ConfigError(f"cannot resume {run_dir}: it has no {name}")
+    try:
+        with open(os.path.join(run_dir, "config.json")) as f:
+            d = json.load(f)
+        cfg = Config.from_dict(d)
+        obs_shape, n_actions = tuple(d["obs_shape"]), int(d["n_actions"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"cannot resume {run_dir}: config.json is unreadable ({type(e).__name__})") from None
+    try:
+        ckpt = load_checkpoint(os.path.join(run_dir, "checkpoint.npz"))
+    except Exception as e:     # a truncated or foreign file: the user's input, not our bug
+        raise ConfigError(f"cannot resume {run_dir}: checkpoint.npz is corrupt ({type(e).__name__})") from None
+    version = int(ckpt["format_version"]) if "format_version" in ckpt else None
+    if version != CHECKPOINT_FORMAT:
+        raise ConfigError(f"cannot resume {run_dir}: checkpoint.npz is format {version}, written by another "
+                          f"refasync; this one resumes format {CHECKPOINT_FORMAT}")
+    need = ["theta", "opt_stat", "T", "eps_finals", "wall_s", "resumes"] + (["theta_minus"] if cfg.head == "q" else [])
+    missing = [k for k in need if k not in ckpt]
+    if missing:
+        raise ConfigError(f"cannot resume {run_dir}: checkpoint.npz lacks {', '.join(missing)}")
+    n_params = build_network(cfg, obs_shape, n_actions).n_params
+    if ckpt["theta"].shape != (n_params,) or ckpt["opt_stat"].shape != (n_params,):
+        raise ConfigError(f"cannot resume {run_dir}: checkpoint.npz holds {ckpt['theta'].size:,} parameters, "
+                          f"the run's network {n_params:,}: it is another network's")
+    if ckpt["eps_finals"].shape != (cfg.workers,):
+        raise ConfigError(f"cannot resume {run_dir}: checkpoint.npz has {ckpt['eps_finals'].size} workers' "
+                          f"epsilons, the run {cfg.workers} workers")
+    T = int(ckpt["T"])
+    if args.steps is not None:
+        if args.steps <= T:
+            raise ConfigError(f"--steps {args.steps:,} does not extend the run: it is at T={T:,}")
+        cfg.steps = args.steps
+    elif T >= cfg.steps:
+        raise ConfigError(f"{run_dir} has finished (T={T:,} of --steps {cfg.steps:,}); give a larger "
+                          "--steps to extend it")
+    cfg.out = run_dir
+    validate(cfg)
+    restored = dict(ckpt)
+    restored["snapshot"] = None
+    if cfg.deterministic and "worker_states" in ckpt:
+        try:
+            restored["snapshot"] = pickle.loads(ckpt["worker_states"].tobytes())
+        except Exception as e:
+            raise ConfigError(f"cannot resume {run_dir}: its worker states are corrupt ({type(e).__name__})") from None
+    return cfg, env_spec(cfg.env), restored
+
+
 def warm_up(net, dtype):
     """Compile (or load from Numba's cache) every kernel in this process first,
     so that workers start from a warm cache."""
@@ -176,26 +249,35 @@ def main(argv=None):
     from .config import family
     from .envs import env_spec
     from .logs import RunFolderError, RunRecorder, plot_learning_curve, save_checkpoint, write_config
-    from .runner import WorkerFailed, build_network, run_deterministic, run_processes
+    from .runner import WorkerFailed, build_network, initial_epsilons, run_deterministic, run_processes
     from .algorithms.common import NonFiniteError
 
     parser = build_parser()
     args = parser.parse_args(argv)
     prog = parser.prog
+    argv = list(sys.argv[1:] if argv is None else argv)
+    restored = None
     try:
-        cfg = resolve_config(args)
-        spec = env_spec(cfg.env)
-        if cfg.network == "mlp" and len(spec[0]) != 1:
-            raise ConfigError(f"{cfg.env} has image observations {spec[0]}; use an ALE/* id for the "
-                              "Atari network")
         if args.eval_episodes is not None and args.eval_episodes < 0:
             raise ConfigError("--eval-episodes must be >= 0")
-        if os.path.isdir(cfg.out) and os.listdir(cfg.out):
-            raise ConfigError(f"{cfg.out} is not empty; choose another --out (runs are never overwritten)")
-        try:
-            os.makedirs(cfg.out, exist_ok=True)
-        except OSError as e:
-            raise ConfigError(f"cannot create the run folder {cfg.out}: {e.strerror}") from None
+        if args.resume:
+            cfg, spec, restored = prepare_resume(args, argv)
+        else:
+            cfg = resolve_config(args)
+            spec = env_spec(cfg.env)
+            if cfg.network == "mlp" and len(spec[0]) != 1:
+                raise ConfigError(f"{cfg.env} has image observations {spec[0]}; use an ALE/* id for the "
+                                  "Atari network")
+            if os.path.isdir(cfg.out) and os.listdir(cfg.out):
+                raise ConfigError(f"{cfg.out} is not empty; choose another --out (runs are never overwritten)")
+            try:
+                os.makedirs(cfg.out, exist_ok=True)
+            except OSError as e:
+                raise ConfigError(f"cannot create the run folder {cfg.out}: {e.strerror}") from None
+        if args.checkpoint_every is not None:
+            if not args.checkpoint_every > 0:
+                raise ConfigError(f"--checkpoint-every must be a positive number of seconds, got {args.checkpoint_every}")
+            cfg.checkpoint_interval = args.checkpoint_every
     except ConfigError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
@@ -204,20 +286,28 @@ def main(argv=None):
 
     net = build_network(cfg, spec[0], spec[1])
     print_config(cfg, spec, net.n_params)
-    theta0 = net.init(np.random.default_rng(cfg.seed), np.dtype(cfg.dtype))
+    if restored is None:
+        theta0 = net.init(np.random.default_rng(cfg.seed), np.dtype(cfg.dtype))
+        command = [sys.executable, "-m", "refasync.train"] + argv
+    else:
+        theta0 = restored["theta"]
+        with open(os.path.join(cfg.out, "config.json")) as f:
+            command = json.load(f)["command"]
+        print(f"  resuming at T={int(restored['T']):,} ({int(restored['resumes']) + 1} resume(s) so far"
+              f"{'; the workers start new episodes' if restored.get('snapshot') is None else ', exactly'})")
     warm_up(net, theta0.dtype)
-    write_config(cfg.out, cfg, {"refasync_version": __version__, "command": [sys.executable, "-m",
-                 "refasync.train"] + list(sys.argv[1:] if argv is None else argv),
+    write_config(cfg.out, cfg, {"refasync_version": __version__, "command": command,
                  "obs_shape": list(spec[0]), "n_actions": spec[1], "frames_per_step": spec[2],
                  "n_params": net.n_params, "preset_sources": PRESET_SOURCES})
 
-    recorder = RunRecorder(cfg.out, cfg, spec[2], progress=not args.no_progress)
+    recorder = RunRecorder(cfg.out, cfg, spec[2], progress=not args.no_progress, resume=restored)
+    recorder.eps_finals = restored["eps_finals"] if restored is not None else initial_epsilons(cfg)
     checkpoint = os.path.join(cfg.out, "checkpoint.npz")
     old_term = signal.signal(signal.SIGTERM, _raise_terminated)
     status, message, shared = 0, None, None
     try:
         run = run_deterministic if cfg.deterministic else run_processes
-        shared = run(cfg, spec, theta0, recorder)
+        shared = run(cfg, spec, theta0, recorder, restored)
     except KeyboardInterrupt:
         status, message = 130, "interrupted"
     except _Terminated:
@@ -235,7 +325,7 @@ def main(argv=None):
                 except NonFiniteError as e:
                     status, message, non_finite = 1, message or str(e), True
                 # after NaN/Inf the parameters are not trusted: keep the last periodic checkpoint
-                if non_finite or not save_checkpoint(checkpoint, shared):
+                if non_finite or not save_checkpoint(checkpoint, shared, recorder.checkpoint_extra()):
                     status = 1
                     kept = (f"checkpoint.npz keeps T={int(np.load(checkpoint)['T']):,}"
                             if os.path.exists(checkpoint) else "no checkpoint had been saved yet")

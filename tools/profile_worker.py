@@ -43,7 +43,8 @@ def _worker(worker_id, cfg, spec, block, seconds, warmup, barrier, out):
     common.rmsprop_step = _timed(common.rmsprop_step, acc, "optimizer")
     common.momentum_sgd_step = _timed(common.momentum_sgd_step, acc, "optimizer")
     shared = block.views()
-    gen, env = make_worker(worker_id, cfg, spec, shared, lambda score, length: None)
+    gen, ctx = make_worker(worker_id, cfg, spec, shared, lambda score, length: None)
+    env = ctx.env
     env.step = _timed(env.step, acc, "env.step")
 
     t0 = time.perf_counter()

@@ -57,8 +57,12 @@ def worker(ctx):
     t = 1                                                                         # [Alg3 L3]
     theta_prime = np.empty_like(theta)                                            # [Alg3 L2]
     d_theta = np.zeros_like(theta)
-    s = env.reset()
+    s = None                      # None: a new episode starts (ADDITION 11)
+    if ctx.resume is not None:    # a resumed run continues where this worker stopped
+        t, s = ctx.resume["t"], ctx.resume["s"]
     while T.value <= T_max:                                                       # [Alg3 L4, L22]
+        if s is None:
+            s = env.reset()                                                       # ADDITION 11: a new episode after a terminal
         d_theta[:] = 0                                                            # [Alg3 L5]
         theta_prime[:] = theta                                                    # [Alg3 L6]
         t_start = t                                                               # [Alg3 L7]
@@ -83,7 +87,7 @@ def worker(ctx):
         d_out = np.concatenate([d_logits, d_v[:, None]], axis=1)
         net.backward(theta_prime, net.stack_caches(caches), d_out, d_theta)       # [Alg3 L18-19] DEVIATION 4: one backward pass for the segment
         grad_norm = update(d_theta, T_now)                                        # [Alg3 L21]
-        yield {"loss": terms["loss"], "grad_norm": grad_norm, "entropy": terms["entropy"] / len(a),
-               "T": T_now, "a": a, "r": r, "target": R_i}
         if terminal or truncated:
-            s = env.reset()                                                       # ADDITION 11: a new episode after a terminal
+            s = None
+        yield {"loss": terms["loss"], "grad_norm": grad_norm, "entropy": terms["entropy"] / len(a),
+               "T": T_now, "a": a, "r": r, "target": R_i, "carry": {"t": t, "s": s}}

@@ -46,19 +46,34 @@ class Shared:
 
 @dataclass
 class WorkerContext:
-    """Everything one actor-learner thread owns or sees."""
+    """Everything one actor-learner thread owns or sees.
+
+    ``eps_final``: the worker's final epsilon when it is given (a resumed run),
+    else drawn from ``rng`` first.  ``resume``: the loop-carried values of a
+    worker stopped at an update boundary (``t``, ``s`` and for Sarsa ``a``, as
+    its updates report them under ``carry``), or None for a fresh start."""
     worker_id: int
     cfg: object            # config.Config
     net: object            # nn.Network
     env: object            # envs.EpisodeEnv
     rng: np.random.Generator
     shared: Shared
+    eps_final: float | None = None
+    resume: dict | None = None
+    thread_stat: np.ndarray | None = None    # per-thread optimizers' g_i or m_i (set by the update)
 
 
 # ---------------------------------------------------------------- exploration
 def sample_final_epsilon(rng, finals, probs):
     """Per-thread final epsilon (ADDITION 8): finals[k] with probability probs[k]."""
     return float(finals[rng.choice(len(finals), p=probs)])
+
+
+def final_epsilon(ctx):
+    """The worker's final epsilon: restored on resume, else sampled (ADDITION 8)."""
+    if ctx.eps_final is not None:
+        return ctx.eps_final
+    return sample_final_epsilon(ctx.rng, ctx.cfg.eps_finals, ctx.cfg.eps_probs)
 
 
 def epsilon_at(T, eps_final, anneal_steps):
@@ -96,7 +111,9 @@ class AsynchronousUpdate:
         self.worker_id = ctx.worker_id
         self.theta = ctx.shared.theta
         if self.cfg.optimizer in PER_THREAD_OPTIMIZERS:    # thread i's own g_i or m_i
-            self.stat = np.zeros_like(self.theta)
+            if ctx.thread_stat is None:
+                ctx.thread_stat = np.zeros_like(self.theta)
+            self.stat = ctx.thread_stat
         else:                                              # one g (or m) shared by all
             self.stat = ctx.shared.opt_stat
         self.updates = 0

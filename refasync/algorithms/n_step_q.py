@@ -43,7 +43,7 @@ import numpy as np
 
 from ..losses import q_loss_grad
 from ..targets import n_step_returns
-from .common import AsynchronousUpdate, epsilon_at, epsilon_greedy, q_values, sample_final_epsilon
+from .common import AsynchronousUpdate, epsilon_at, epsilon_greedy, final_epsilon, q_values
 
 
 def worker(ctx):
@@ -51,14 +51,18 @@ def worker(ctx):
     theta, theta_minus, T = ctx.shared.theta, ctx.shared.theta_minus, ctx.shared.T
     T_max, gamma, t_max = cfg.steps, cfg.gamma, cfg.t_max
     update = AsynchronousUpdate(ctx)
-    eps_final = sample_final_epsilon(rng, cfg.eps_finals, cfg.eps_probs)          # ADDITION 8: per-thread final epsilon
+    eps_final = final_epsilon(ctx)                                                # ADDITION 8: per-thread final epsilon
 
     t = 1                                                                         # [Alg2 L4]
     # [Alg2 L5] DEVIATION 3: theta^- <- theta is done once by the runner.
     theta_prime = np.empty_like(theta)                                            # [Alg2 L6]
     d_theta = np.zeros_like(theta)                                                # [Alg2 L7]
-    s = env.reset()
+    s = None                      # None: a new episode starts (ADDITION 11)
+    if ctx.resume is not None:    # a resumed run continues where this worker stopped
+        t, s = ctx.resume["t"], ctx.resume["s"]
     while T.value <= T_max:                                                       # [Alg2 L8, L28]
+        if s is None:
+            s = env.reset()                                                       # ADDITION 11: a new episode after a terminal
         d_theta[:] = 0                                                            # [Alg2 L9]
         theta_prime[:] = theta                                                    # [Alg2 L10]
         t_start = t                                                               # [Alg2 L11]
@@ -83,6 +87,7 @@ def worker(ctx):
         grad_norm = update(d_theta, T_now)                                        # [Alg2 L24]
         if target_due:                                                            # [Alg2 L25]
             theta_minus[:] = theta                                                # [Alg2 L26]
-        yield {"loss": L, "grad_norm": grad_norm, "T": T_now, "a": a, "r": r, "target": R_i}
         if terminal or truncated:
-            s = env.reset()                                                       # ADDITION 11: a new episode after a terminal
+            s = None
+        yield {"loss": L, "grad_norm": grad_norm, "T": T_now, "a": a, "r": r, "target": R_i,
+               "carry": {"t": t, "s": s}}

@@ -36,7 +36,7 @@ import numpy as np
 
 from ..losses import q_loss_grad
 from ..targets import one_step_q_target
-from .common import AsynchronousUpdate, epsilon_at, epsilon_greedy, q_values, sample_final_epsilon
+from .common import AsynchronousUpdate, epsilon_at, epsilon_greedy, final_epsilon, q_values
 
 
 def worker(ctx):
@@ -44,7 +44,7 @@ def worker(ctx):
     theta, theta_minus, T = ctx.shared.theta, ctx.shared.theta_minus, ctx.shared.T
     T_max, gamma = cfg.steps, cfg.gamma
     update = AsynchronousUpdate(ctx)
-    eps_final = sample_final_epsilon(rng, cfg.eps_finals, cfg.eps_probs)          # ADDITION 8: per-thread final epsilon
+    eps_final = final_epsilon(ctx)                                                # ADDITION 8: per-thread final epsilon
     loss = 0.0
     caches, d_qs = [], []        # DEVIATION 4: L10's terms, back-propagated together at L17
     a_log, r_log, y_log = [], [], []         # what the update reports
@@ -54,8 +54,12 @@ def worker(ctx):
     # [Alg1 L3] DEVIATION 3: theta^- is global, so the runner copies theta^- <- theta
     # once before any worker starts, not once per thread.
     d_theta = np.zeros_like(theta)                                                # [Alg1 L4]
-    s = env.reset()                                                               # [Alg1 L5]
+    s = None                      # None: a new episode starts
+    if ctx.resume is not None:    # a resumed run continues where this worker stopped
+        t, s = ctx.resume["t"], ctx.resume["s"]
     while T.value <= T_max:                                                       # [Alg1 L6, L20]
+        if s is None:
+            s = env.reset()                                                       # [Alg1 L5] ADDITION 11: and after a terminal
         q_s, cache_s = q_values(net, theta, s)
         a = epsilon_greedy(q_s, epsilon_at(T.value, eps_final, cfg.eps_anneal_steps), rng)  # [Alg1 L7]
         s_next, r, terminal, truncated = env.step(a)                              # [Alg1 L8]
@@ -77,9 +81,9 @@ def worker(ctx):
             grad_norm = update(d_theta, T_now)                                    # [Alg1 L17]
             d_theta[:] = 0                                                        # [Alg1 L18]
             caches.clear(), d_qs.clear()
+            if episode_over:
+                s = None
             yield {"loss": loss, "grad_norm": grad_norm, "T": T_now, "a": a_log, "r": r_log,
-                   "target": y_log}
+                   "target": y_log, "carry": {"t": t, "s": s}}
             a_log, r_log, y_log = [], [], []
             loss = 0.0
-        if episode_over:
-            s = env.reset()                                                       # ADDITION 11: a new episode after a terminal

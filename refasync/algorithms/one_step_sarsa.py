@@ -16,7 +16,7 @@ import numpy as np
 
 from ..losses import q_loss_grad
 from ..targets import one_step_sarsa_target
-from .common import AsynchronousUpdate, epsilon_at, epsilon_greedy, q_values, sample_final_epsilon
+from .common import AsynchronousUpdate, epsilon_at, epsilon_greedy, final_epsilon, q_values
 
 
 def worker(ctx):
@@ -24,7 +24,7 @@ def worker(ctx):
     theta, theta_minus, T = ctx.shared.theta, ctx.shared.theta_minus, ctx.shared.T
     T_max, gamma = cfg.steps, cfg.gamma
     update = AsynchronousUpdate(ctx)
-    eps_final = sample_final_epsilon(rng, cfg.eps_finals, cfg.eps_probs)          # ADDITION 8: per-thread final epsilon
+    eps_final = final_epsilon(ctx)                                                # ADDITION 8: per-thread final epsilon
 
     def policy(q):
         return epsilon_greedy(q, epsilon_at(T.value, eps_final, cfg.eps_anneal_steps), rng)
@@ -35,10 +35,18 @@ def worker(ctx):
     t = 0                                                                         # [Alg1 L2]
     # [Alg1 L3] DEVIATION 3: theta^- <- theta is done once by the runner.
     d_theta = np.zeros_like(theta)                                                # [Alg1 L4]
-    s = env.reset()                                                               # [Alg1 L5]
-    q_s, cache_s = q_values(net, theta, s)
-    a = policy(q_s)                                                               # [Alg1 L7] first action
+    s, a, q_s = None, None, None  # s None: a new episode starts; q_s None: evaluate Q(s, .) again
+    if ctx.resume is not None:    # a resumed run continues where this worker stopped
+        t, s, a = ctx.resume["t"], ctx.resume["s"], ctx.resume["a"]
     while T.value <= T_max:                                                       # [Alg1 L6, L20]
+        if s is None:
+            s = env.reset()                                                       # [Alg1 L5] ADDITION 11: and after a terminal
+            q_s, cache_s = q_values(net, theta, s)
+            a = policy(q_s)                                                       # [Alg1 L7] an episode's first action
+        elif q_s is None:
+            # DEVIATION 5: a was chosen before the last update; L10 differentiates
+            # Q(s, a; theta) at the theta it is accumulated at, so evaluate it again.
+            q_s, cache_s = q_values(net, theta, s)
         s_next, r, terminal, truncated = env.step(a)                              # [Alg1 L8]
         q_next, cache_next = q_values(net, theta, s_next)
         a_next = policy(q_next)                                    # [Alg1 L7] DEVIATION 5: a' chosen here
@@ -60,15 +68,10 @@ def worker(ctx):
             grad_norm = update(d_theta, T_now)                                    # [Alg1 L17]
             d_theta[:] = 0                                                        # [Alg1 L18]
             caches.clear(), d_qs.clear()
+            q_s = None
+            if episode_over:
+                s = None
             yield {"loss": loss, "grad_norm": grad_norm, "T": T_now, "a": a_log, "r": r_log,
-                   "target": y_log, "a_next": a_next_log}
+                   "target": y_log, "a_next": a_next_log, "carry": {"t": t, "s": s, "a": a}}
             a_log, r_log, y_log, a_next_log = [], [], [], []
             loss = 0.0
-            if not episode_over:
-                # DEVIATION 5: a was chosen before this update; L10 differentiates
-                # Q(s, a; theta) at the theta it is accumulated at, so evaluate it again.
-                q_s, cache_s = q_values(net, theta, s)
-        if episode_over:
-            s = env.reset()                                                       # ADDITION 11: a new episode after a terminal
-            q_s, cache_s = q_values(net, theta, s)
-            a = policy(q_s)                                                       # [Alg1 L7]

@@ -1,0 +1,170 @@
+"""python -m refasync.train --resume RUN_DIR, as a user runs it: after SIGTERM, after
+SIGKILL of the whole process group, after a finished run; exact in --deterministic
+mode; refusals leave the folder untouched."""
+import csv
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def train(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "refasync.train", "--no-progress", "--eval-episodes", "0",
+                           *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def start(*args):
+    return subprocess.Popen([sys.executable, "-m", "refasync.train", "--no-progress", "--eval-episodes", "0",
+                             *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+
+
+def wait_for_T(run_dir, T, timeout=120):
+    """Wait until progress.csv shows at least T."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        try:
+            with open(os.path.join(run_dir, "progress.csv")) as f:
+                rows = [r for r in csv.reader(f)][1:]
+            if rows and len(rows[-1]) > 1 and int(rows[-1][1]) >= T and os.path.exists(
+                    os.path.join(run_dir, "checkpoint.npz")):
+                return
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"{run_dir} did not reach T={T}")
+
+
+def episodes(run_dir):
+    with open(os.path.join(run_dir, "episodes.csv")) as f:
+        return [r[:5] for r in csv.reader(f)]             # all but wall_s
+
+
+def folder_digest(run_dir):
+    return {name: hashlib.sha256(open(os.path.join(run_dir, name), "rb").read()).hexdigest()
+            for name in sorted(os.listdir(run_dir))}
+
+
+@pytest.mark.parametrize("algo", ["sarsa", "a3c"])
+def test_deterministic_stop_and_resume_is_bitwise_the_uninterrupted_run(tmp_path, algo):
+    common = ["--algo", algo, "--steps", "60000", "--workers", "2", "--deterministic", "--seed", "5",
+              "--checkpoint-every", "0.2"]
+    whole, part = str(tmp_path / "whole"), str(tmp_path / "part")
+    r = train(*common, "--out", whole)
+    assert r.returncode == 0, r.stderr
+    p = start(*common, "--out", part)
+    wait_for_T(part, 15000)
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(60) == 143
+    stopped_at = int(np.load(os.path.join(part, "checkpoint.npz"))["T"])
+    assert 15000 <= stopped_at < 60000
+    r = train("--resume", part)
+    assert r.returncode == 0, r.stderr
+    assert "exactly" in r.stdout
+    a, b = np.load(os.path.join(whole, "checkpoint.npz")), np.load(os.path.join(part, "checkpoint.npz"))
+    np.testing.assert_array_equal(a["theta"], b["theta"])
+    np.testing.assert_array_equal(a["opt_stat"], b["opt_stat"])
+    assert int(a["T"]) == int(b["T"]) and int(b["resumes"]) == 1
+    assert episodes(whole) == episodes(part)
+    summary = json.load(open(os.path.join(part, "summary.json")))
+    assert summary["resumes"] == 1 and summary["status"] == 0
+
+
+def test_a_run_killed_with_its_whole_process_group_resumes_to_the_end(tmp_path):
+    run_dir = str(tmp_path / "run")
+    before_shm = set(os.listdir("/dev/shm"))
+    p = start("--algo", "a3c", "--steps", "300000", "--workers", "2", "--out", run_dir, "--checkpoint-every", "0.3")
+    wait_for_T(run_dir, 20000)
+    time.sleep(0.5)
+    os.killpg(p.pid, signal.SIGKILL)            # nothing runs at exit: as a power loss
+    p.wait(30)
+    assert not os.path.exists(os.path.join(run_dir, "summary.json"))
+    ckpt_T = int(np.load(os.path.join(run_dir, "checkpoint.npz"))["T"])
+    r = train("--resume", run_dir)
+    assert r.returncode == 0, r.stderr
+    assert f"resuming at T={ckpt_T:,}" in r.stdout and "new episodes" in r.stdout
+    summary = json.load(open(os.path.join(run_dir, "summary.json")))
+    assert summary["status"] == 0 and summary["T"] == 300000 and summary["resumes"] == 1
+    rows = episodes(run_dir)[1:]
+    Ts = [int(row[0]) for row in rows]
+    # the rows up to the checkpoint are kept, the resumed run's appended after them
+    # (two workers' episodes arrive in any order, so T is only nearly sorted)
+    first_new = next(i for i, T in enumerate(Ts) if T > ckpt_T)
+    assert first_new > 0 and all(T <= ckpt_T for T in Ts[:first_new]) and max(Ts) > 290000
+    with open(os.path.join(run_dir, "progress.csv")) as f:
+        progress = list(csv.DictReader(f))
+    assert {row["resumes"] for row in progress} == {"0", "1"}
+    assert set(os.listdir("/dev/shm")) <= before_shm
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    run_dir = str(tmp_path_factory.mktemp("resume") / "done")
+    r = train("--algo", "nq", "--steps", "3000", "--workers", "1", "--out", run_dir)
+    assert r.returncode == 0, r.stderr
+    return run_dir
+
+
+def copy_of(run_dir, tmp_path):
+    dst = str(tmp_path / "copy")
+    shutil.copytree(run_dir, dst)
+    return dst
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--lr", "0.1"], "not --lr"),
+    (["--workers", "4", "--steps", "9000"], "not --workers"),
+    ([], "give a larger --steps"),
+    (["--steps", "2000"], "does not extend"),
+])
+def test_resume_refuses_changed_settings_with_one_line(finished_run, tmp_path, args, message):
+    run_dir = copy_of(finished_run, tmp_path)
+    before = folder_digest(run_dir)
+    r = train("--resume", run_dir, *args)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and message in r.stderr, r.stderr
+    assert folder_digest(run_dir) == before
+
+
+def test_resume_refuses_bad_checkpoints_and_changes_nothing(finished_run, tmp_path):
+    cases = {}
+    corrupt = copy_of(finished_run, tmp_path / "a")
+    path = os.path.join(corrupt, "checkpoint.npz")
+    data = open(path, "rb").read()
+    open(path, "wb").write(data[: len(data) // 2])
+    cases[corrupt] = "corrupt"
+    other = copy_of(finished_run, tmp_path / "b")
+    z = dict(np.load(os.path.join(other, "checkpoint.npz")))
+    for k in ("theta", "opt_stat", "theta_minus"):
+        z[k] = np.zeros(z[k].size + 10, z[k].dtype)           # another network's parameters
+    np.savez(os.path.join(other, "checkpoint.npz"), **z)
+    cases[other] = "another network"
+    old = copy_of(finished_run, tmp_path / "c")
+    z = dict(np.load(os.path.join(old, "checkpoint.npz")))
+    z["format_version"] = np.array(1)
+    np.savez(os.path.join(old, "checkpoint.npz"), **z)
+    cases[old] = "format 1"
+    for run_dir, message in cases.items():
+        before = folder_digest(run_dir)
+        r = train("--resume", run_dir, "--steps", "6000")
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and message in r.stderr, r.stderr
+        assert folder_digest(run_dir) == before
+
+
+def test_a_finished_run_is_extended_by_a_larger_steps(finished_run, tmp_path):
+    run_dir = copy_of(finished_run, tmp_path)
+    n_before = len(episodes(run_dir))
+    r = train("--resume", run_dir, "--steps", "6000")
+    assert r.returncode == 0, r.stderr
+    summary = json.load(open(os.path.join(run_dir, "summary.json")))
+    config = json.load(open(os.path.join(run_dir, "config.json")))
+    assert summary["T"] == 6000 and summary["resumes"] == 1 and config["steps"] == 6000
+    assert len(episodes(run_dir)) > n_before
