@@ -65,6 +65,7 @@ class Config:
     # logging
     progress_interval: float = 1.0       # seconds between progress.csv rows
     checkpoint_interval: float = 60.0    # seconds between checkpoints
+    restart_workers: int = 0             # dead workers replaced per run (process mode)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -201,6 +202,8 @@ def validate(cfg):
         raise ConfigError("--max-grad-norm, --beta and --value-scale must be >= 0")
     if len(cfg.eps_finals) != len(cfg.eps_probs) or abs(sum(cfg.eps_probs) - 1) > 1e-9:
         raise ConfigError("eps_finals and eps_probs must have the same length and probs must sum to 1")
+    if not isinstance(cfg.restart_workers, int) or cfg.restart_workers < 0:
+        raise ConfigError(f"--restart-workers must be a non-negative integer, got {cfg.restart_workers!r}")
     if cfg.dtype not in ("float32", "float64"):
         raise ConfigError(f"dtype must be float32 or float64, got {cfg.dtype!r}")
     return cfg

@@ -95,7 +95,8 @@ class RunRecorder:
 
     EPISODE_COLUMNS = ["T", "frames", "worker", "return", "length", "wall_s"]
     PROGRESS_COLUMNS = ["wall_s", "T", "frames", "steps_per_s", "episodes", "mean_return_100", "updates",
-                        "loss_mean", "grad_norm_mean", "grad_norm_max", "entropy_mean", "resumes"]
+                        "loss_mean", "grad_norm_mean", "grad_norm_max", "entropy_mean", "resumes",
+                        "restarts"]
 
     def __init__(self, out_dir, cfg, frames_per_step, progress=True, command=None, resume=None):
         """``resume``: the checkpoint being continued (its T, wall_s and resumes):
@@ -107,6 +108,7 @@ class RunRecorder:
         self.resumes = int(resume["resumes"]) + 1 if resume else 0
         self.eps_finals = None           # set by train: each worker's final epsilon
         self.snapshot = None             # set by the deterministic runner: the workers' exact state
+        self.restarts = []               # {"worker", "T", "cause"} of every replaced worker
         self.t0 = time.monotonic() - (float(resume["wall_s"]) if resume else 0.0)
         self.shared = None
         self.returns = deque(maxlen=100)
@@ -156,6 +158,17 @@ class RunRecorder:
         if self.first_step_unix is None:
             self.first_step_unix = time.time()
 
+    def worker_restarted(self, worker, T, cause, n, limit):
+        """A dead worker is being replaced: say so on the console and in the logs."""
+        self.restarts.append({"worker": worker, "T": T, "cause": cause})
+        line = f"{cause.splitlines()[0]}; restarting it ({n} of {limit} restarts)"
+        if len(cause.splitlines()) > 1:
+            line += "\n" + cause
+        if self.bar is not None:
+            self.bar.write(line)
+        else:
+            print(line, flush=True)
+
     def worker_done(self, worker, peak_rss_mb):
         self.worker_peak_rss_mb[worker] = peak_rss_mb
 
@@ -188,7 +201,7 @@ class RunRecorder:
         mean = lambda x: f"{x / n:.6g}" if n else ""  # noqa: E731
         self._pr.writerow([f"{now - self.t0:.3f}", T, T * self.frames_per_step, f"{rate:.1f}",
                            self.n_episodes, f"{self.mean_100:.6g}", n, mean(loss), mean(gn),
-                           f"{gn_max:.6g}" if n else "", mean(ent), self.resumes])
+                           f"{gn_max:.6g}" if n else "", mean(ent), self.resumes, len(self.restarts)])
         self._stats.reset()
         self._pr_file.flush()
         self._ep_file.flush()
@@ -247,6 +260,7 @@ class RunRecorder:
             "startup_s": (self.first_step_unix - start_unix) if self.first_step_unix else None,
             "worker_peak_rss_mb": [self.worker_peak_rss_mb[k] for k in sorted(self.worker_peak_rss_mb)],
             "resumes": self.resumes,
+            "worker_restarts": self.restarts,
             **(extra or {}),
         }
         summary = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)

@@ -37,9 +37,10 @@ JOIN_TIMEOUT = 5.0        # seconds a worker gets to stop before it is terminate
 
 
 class WorkerFailed(RuntimeError):
-    def __init__(self, worker_id, message):
+    def __init__(self, worker_id, message, non_finite=False):
         super().__init__(message)
         self.worker_id = worker_id
+        self.non_finite = non_finite      # a NaN/Inf: never restarted
 
 
 def build_network(cfg, obs_shape, n_actions):
@@ -48,11 +49,12 @@ def build_network(cfg, obs_shape, n_actions):
     return mlp(int(np.prod(obs_shape)), n_actions, cfg.head, hidden=cfg.hidden)
 
 
-def worker_seeds(seed, n, resumes=0):
+def worker_seeds(seed, n, stream=()):
     """(rng, env seed) per worker, independent streams from one seed.  A run
     resumed for the k-th time with worker processes draws new streams from
-    (seed, k), so that it does not replay the episodes it began with."""
-    root = np.random.SeedSequence(seed) if resumes == 0 else np.random.SeedSequence([seed, resumes])
+    (seed, k), a restarted worker from (seed, k, restart number), so that
+    neither replays the episodes the run began with."""
+    root = np.random.SeedSequence([seed, *stream]) if stream else np.random.SeedSequence(seed)
     out = []
     for child in root.spawn(n):
         out.append((np.random.default_rng(child), int(child.generate_state(1)[0] % 2**31)))
@@ -68,10 +70,10 @@ def initial_epsilons(cfg):
                      for rng, _ in worker_seeds(cfg.seed, cfg.workers)])
 
 
-def make_worker(worker_id, cfg, spec, shared, on_episode, eps_final=None, resumes=0):
+def make_worker(worker_id, cfg, spec, shared, on_episode, eps_final=None, stream=()):
     """The worker generator of cfg.algo for one actor-learner, and its context."""
     obs_shape, n_actions, _ = spec
-    rng, env_seed = worker_seeds(cfg.seed, cfg.workers, resumes)[worker_id]
+    rng, env_seed = worker_seeds(cfg.seed, cfg.workers, tuple(stream))[worker_id]
     env = EpisodeEnv(make_env(cfg.env), env_seed, cfg.clip_rewards, on_episode, cfg.life_loss_terminal)
     ctx = WorkerContext(worker_id, cfg, build_network(cfg, obs_shape, n_actions), env, rng, shared,
                         eps_final=None if eps_final is None or np.isnan(eps_final) else float(eps_final))
@@ -214,8 +216,10 @@ def run_deterministic(cfg, spec, theta0, recorder, restored=None):
 
 
 # ----------------------------------------------------------- worker processes
-def _worker_main(worker_id, cfg, spec, block, conn, eps_final=None, resumes=0):
-    """Entry point of a worker process."""
+def _worker_main(worker_id, cfg, spec, block, conn, eps_final=None, stream=()):
+    """Entry point of a worker process; ``stream`` keys its random streams
+    (() for a run's first start, (resumes,) after a resume, (resumes, k) for the
+    k-th restart of a worker)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)       # the parent decides when to stop
     try:
         shared = block.views()
@@ -223,7 +227,7 @@ def _worker_main(worker_id, cfg, spec, block, conn, eps_final=None, resumes=0):
         def on_episode(score, length):
             conn.send(("episode", worker_id, shared.T.value, score, length))
 
-        gen, ctx = make_worker(worker_id, cfg, spec, shared, on_episode, eps_final, resumes)
+        gen, ctx = make_worker(worker_id, cfg, spec, shared, on_episode, eps_final, stream)
         env = ctx.env
         stats, last = UpdateStats(), time.monotonic()
         parent = os.getppid()
@@ -244,7 +248,7 @@ def _worker_main(worker_id, cfg, spec, block, conn, eps_final=None, resumes=0):
         peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # Linux: KiB
         conn.send(("done", worker_id, peak_rss_mb))
     except NonFiniteError as e:
-        conn.send(("error", worker_id, str(e)))
+        conn.send(("nonfinite", worker_id, str(e)))
         os._exit(1)
     except BaseException:
         conn.send(("error", worker_id, traceback.format_exc()))
@@ -256,7 +260,10 @@ def run_processes(cfg, spec, theta0, recorder, restored=None):
     failure or an interrupt (KeyboardInterrupt is re-raised after the workers
     have stopped).  Returns the final Shared state (views into shared memory).
     ``restored``: a checkpoint to continue from (theta, theta^-, g, T, each
-    worker's final epsilon); the workers begin new episodes."""
+    worker's final epsilon); the workers begin new episodes.  A worker that
+    dies is replaced, up to ``cfg.restart_workers`` times in the run, by a fresh
+    one with the same id and epsilon and a new environment; a NaN/Inf is never
+    restarted."""
     ctx = mp.get_context("spawn")
     block = SharedBlock(ctx, theta0.shape[0], theta0.dtype, with_target=cfg.head == "q")
     shared = block.views()
@@ -264,26 +271,73 @@ def run_processes(cfg, spec, theta0, recorder, restored=None):
     eps = restored["eps_finals"] if restored is not None else initial_epsilons(cfg)
     resumes = int(restored["resumes"]) if restored is not None else 0
     recorder.attach(shared)
-
-    saved_env = {k: os.environ.get(k) for k in THREAD_VARS}
-    os.environ.update({k: "1" for k in THREAD_VARS})        # one thread per worker
-    # Ctrl-C while workers start.  Spawned children inherit an IGNORED SIGINT
-    # through exec, so they ignore it from their first instruction, even while
-    # still importing.  In the parent SIGINT is also BLOCKED meanwhile: a blocked
-    # signal stays pending even when ignored, so a press is not lost but
-    # delivered to the parent once its handler is back.
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    saved_sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    procs, conns = [], []
+    procs, conns = [None] * cfg.workers, [None] * cfg.workers
+    done, restarts = set(), 0
     try:
         for i in range(cfg.workers):
-            recv, send = ctx.Pipe(duplex=False)
-            p = ctx.Process(target=_worker_main, args=(i, cfg, spec, block, send, float(eps[i]), resumes),
-                            name=f"refasync-worker-{i}", daemon=True)
-            p.start()
-            send.close()
-            procs.append(p)
-            conns.append(recv)
+            procs[i], conns[i] = _spawn(ctx, i, cfg, spec, block, float(eps[i]), (resumes,) if resumes else ())
+        by_sentinel = {p.sentinel: i for i, p in enumerate(procs)}
+        open_conns = {c: i for i, c in enumerate(conns)}
+        while len(done) < len(procs):
+            ready = mp.connection.wait(list(open_conns) + list(by_sentinel), timeout=0.2)
+            try:
+                for r in ready:
+                    if r in open_conns:
+                        try:
+                            while r.poll():
+                                _dispatch(r.recv(), recorder, done)
+                        except (EOFError, OSError):
+                            del open_conns[r]
+                for r in ready:
+                    if r in by_sentinel:
+                        i = by_sentinel.pop(r)
+                        procs[i].join()
+                        if i not in done:
+                            code = procs[i].exitcode
+                            how = (f"was killed by signal {signal.Signals(-code).name}" if code < 0
+                                   else f"exited with code {code}")
+                            raise WorkerFailed(i, f"worker {i} {how} at T={shared.T.value}")
+            except WorkerFailed as e:
+                if e.non_finite or restarts >= cfg.restart_workers:
+                    raise
+                restarts += 1                       # replace the worker: same id and epsilon
+                i = e.worker_id
+                recorder.worker_restarted(i, shared.T.value, str(e), restarts, cfg.restart_workers)
+                _retire(procs[i], conns[i])
+                by_sentinel = {k: v for k, v in by_sentinel.items() if v != i}
+                open_conns = {k: v for k, v in open_conns.items() if v != i}
+                procs[i], conns[i] = _spawn(ctx, i, cfg, spec, block, float(eps[i]), (resumes, restarts))
+                by_sentinel[procs[i].sentinel] = i
+                open_conns[conns[i]] = i
+            if recorder.due():
+                recorder.tick()
+    finally:
+        block.stop.value = 1
+        started = [k for k, p in enumerate(procs) if p is not None]
+        _stop_all([procs[k] for k in started], [conns[k] for k in started], recorder, done)
+    return shared
+
+
+def _spawn(ctx, i, cfg, spec, block, eps_final, stream):
+    """Start worker process i; returns (process, the parent's end of its pipe).
+
+    Ctrl-C while workers start: spawned children inherit an IGNORED SIGINT
+    through exec, so they ignore it from their first instruction, even while
+    still importing.  In the parent SIGINT is also BLOCKED meanwhile: a blocked
+    signal stays pending even when ignored, so a press is not lost but
+    delivered to the parent once its handler is back.  Each worker runs with
+    one thread per numerical library."""
+    saved_env = {k: os.environ.get(k) for k in THREAD_VARS}
+    os.environ.update({k: "1" for k in THREAD_VARS})
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    saved_sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        recv, send = ctx.Pipe(duplex=False)
+        p = ctx.Process(target=_worker_main, args=(i, cfg, spec, block, send, eps_final, stream),
+                        name=f"refasync-worker-{i}", daemon=True)
+        p.start()
+        send.close()
+        return p, recv
     finally:
         signal.signal(signal.SIGINT, saved_sigint)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
@@ -293,34 +347,13 @@ def run_processes(cfg, spec, theta0, recorder, restored=None):
             else:
                 os.environ[k] = v
 
-    done = set()
-    try:
-        by_sentinel = {p.sentinel: i for i, p in enumerate(procs)}
-        open_conns = {c: i for i, c in enumerate(conns)}
-        while len(done) < len(procs):
-            ready = mp.connection.wait(list(open_conns) + list(by_sentinel), timeout=0.2)
-            for r in ready:
-                if r in open_conns:
-                    try:
-                        while r.poll():
-                            _dispatch(r.recv(), recorder, done)
-                    except (EOFError, OSError):
-                        del open_conns[r]
-            for r in ready:
-                if r in by_sentinel:
-                    i = by_sentinel.pop(r)
-                    procs[i].join()
-                    if i not in done:
-                        code = procs[i].exitcode
-                        how = (f"was killed by signal {signal.Signals(-code).name}" if code < 0
-                               else f"exited with code {code}")
-                        raise WorkerFailed(i, f"worker {i} {how} at T={shared.T.value}")
-            if recorder.due():
-                recorder.tick()
-    finally:
-        block.stop.value = 1
-        _stop_all(procs, conns, recorder, done)
-    return shared
+
+def _retire(proc, conn):
+    """Make sure a failed worker is gone before its replacement starts."""
+    if proc.is_alive():
+        proc.kill()
+    proc.join(5.0)
+    conn.close()
 
 
 def _dispatch(msg, recorder, done):
@@ -336,6 +369,8 @@ def _dispatch(msg, recorder, done):
         done.add(worker_id)
     elif kind == "error":
         raise WorkerFailed(worker_id, f"worker {worker_id} failed:\n{msg[2]}".rstrip())
+    elif kind == "nonfinite":
+        raise WorkerFailed(worker_id, msg[2], non_finite=True)
 
 
 def _stop_all(procs, conns, recorder, done):

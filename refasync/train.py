@@ -81,6 +81,9 @@ def build_parser():
     p.add_argument("--resume", metavar="RUN_DIR", default=None,
                    help="continue a stopped or finished run from its checkpoint; only --steps (to "
                         "extend it) and --no-progress, --eval-episodes may be given with it")
+    p.add_argument("--restart-workers", type=int, default=None, metavar="N",
+                   help="replace a worker that dies (exception, killed, out of memory) with a fresh one, "
+                        "up to N times in the run (default 0: a failure stops the run); NaN/Inf always stops it")
     p.add_argument("--checkpoint-every", type=float, default=None, metavar="SECONDS",
                    help="seconds between periodic checkpoints (default 60); the logs are flushed to "
                         "disk with each, so a run that dies resumes from the last one")
@@ -163,7 +166,8 @@ def print_config(cfg, spec, n_params):
     print(f"  run folder: {cfg.out}   (steps count agent steps; 1 step = {fps} frame(s))")
 
 
-RESUME_FLAGS = ("--resume", "--steps", "--no-progress", "--eval-episodes", "--checkpoint-every")
+RESUME_FLAGS = ("--resume", "--steps", "--no-progress", "--eval-episodes", "--checkpoint-every",
+                "--restart-workers")
 
 
 def prepare_resume(args, argv):
@@ -178,7 +182,7 @@ def prepare_resume(args, argv):
     other = [a for a in given if a not in RESUME_FLAGS]
     if other:
         raise ConfigError(f"--resume continues {run_dir} with its own settings; only --steps (to extend "
-                          f"it) and --no-progress, --eval-episodes, --checkpoint-every may be given, "
+                          f"it) and --no-progress, --eval-episodes, --checkpoint-every, --restart-workers may be given, "
                           f"not {other[0]}")
     for name in ("config.json", "checkpoint.npz", "episodes.csv", "progress.csv"):
         if not os.path.isfile(os.path.join(run_dir, name)):
@@ -274,6 +278,9 @@ def main(argv=None):
                 os.makedirs(cfg.out, exist_ok=True)
             except OSError as e:
                 raise ConfigError(f"cannot create the run folder {cfg.out}: {e.strerror}") from None
+        if args.restart_workers is not None:
+            cfg.restart_workers = args.restart_workers
+            validate(cfg)
         if args.checkpoint_every is not None:
             if not args.checkpoint_every > 0:
                 raise ConfigError(f"--checkpoint-every must be a positive number of seconds, got {args.checkpoint_every}")

@@ -290,3 +290,31 @@ def test_evaluate_acts_as_the_evaluation_after_training(tmp_path):
     assert r.returncode == 0 and "sampled from pi" in r.stdout
     r = run(["refasync.evaluate", str(tmp_path / "run"), "--greedy", "--sample"])
     assert r.returncode == 2 and r.stderr.count("\n") == 1
+
+
+def test_a_killed_worker_is_replaced_with_restart_workers(tmp_path, long_runs):
+    before = shm()
+    p = long_runs(train_args(tmp_path, "--algo", "nq", "--steps", "600000", "--workers", "2",
+                             "--restart-workers", "2", "--eval-episodes", "0"))
+    deadline = time.monotonic() + 120
+    while len(worker_pids(p.pid)) < 2 or not (tmp_path / "run" / "progress.csv").exists():
+        assert time.monotonic() < deadline and p.poll() is None
+        time.sleep(0.1)
+    time.sleep(1.0)
+    old = worker_pids(p.pid)
+    os.kill(old[1], signal.SIGKILL)
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 0, err
+    assert "was killed by signal SIGKILL" in out and "restarting it (1 of 2 restarts)" in out
+    summary = json.load(open(tmp_path / "run" / "summary.json"))
+    assert summary["status"] == 0 and summary["T"] == 600000
+    assert len(summary["worker_restarts"]) == 1 and "SIGKILL" in summary["worker_restarts"][0]["cause"]
+    with open(tmp_path / "run" / "progress.csv") as f:
+        assert list(csv.DictReader(f))[-1]["restarts"] == "1"
+    assert shm() <= before
+
+
+def test_non_finite_parameters_stop_the_run_even_with_restarts(tmp_path):
+    r = run(train_args(tmp_path, "--algo", "q", "--steps", "200000", "--workers", "2",
+                       "--lr", "1e30", "--max-grad-norm", "0", "--restart-workers", "3"))
+    assert r.returncode == 1 and "non-finite" in r.stderr and "restarting" not in r.stdout
