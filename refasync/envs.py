@@ -65,6 +65,7 @@ class AtariPipeline(gym.Wrapper):
         self.screens = [np.zeros((h, w), np.uint8), np.zeros((h, w), np.uint8)]   # last, one before
         self.frames = deque(maxlen=stack)
         self.observation_space = gym.spaces.Box(0, 255, (stack, size, size), np.uint8)
+        self.on_frame = None      # if set, called with the RGB screen of every emulator frame (videos)
 
     def state(self):
         """The emulator (with its random state), the frame stack and the no-op stream."""
@@ -82,14 +83,20 @@ class AtariPipeline(gym.Wrapper):
         np.maximum(self.screens[0], self.screens[1], out=self.screens[0])
         return cv2.resize(self.screens[0], (self.size, self.size), interpolation=cv2.INTER_AREA)
 
+    def _show(self):
+        if self.on_frame is not None:
+            self.on_frame(self.ale.getScreenRGB())
+
     def _game_ended(self):
         return self.ale.game_over(with_truncation=False) or self.ale.game_truncated()
 
     def reset(self, *, seed=None, options=None):
         _, info = self.env.reset(seed=seed, options=options)
         noops = int(self.env.unwrapped.np_random.integers(1, self.noop_max + 1)) if self.noop_max else 0
+        self._show()
         for _ in range(noops):
             self.ale.act(self.action_set[0])
+            self._show()
             if self._game_ended():
                 _, info = self.env.reset(seed=seed, options=options)
         self.ale.getScreenGrayscale(self.screens[0])
@@ -103,6 +110,7 @@ class AtariPipeline(gym.Wrapper):
         reward, terminated, truncated = 0.0, False, False
         for t in range(self.frame_skip):
             reward += self.ale.act(a)
+            self._show()
             terminated = self.ale.game_over(with_truncation=False)
             truncated = self.ale.game_truncated()
             if terminated or truncated:
@@ -115,8 +123,10 @@ class AtariPipeline(gym.Wrapper):
         return np.stack(self.frames), reward, terminated, truncated, {"lives": self.ale.lives()}
 
 
-def make_env(env_id):
-    """A gymnasium environment with a Discrete action space, or ConfigError."""
+def make_env(env_id, render_mode=None):
+    """A gymnasium environment with a Discrete action space, or ConfigError.
+    ``render_mode="rgb_array"`` (classic control) makes ``render()`` return frames;
+    Atari frames come from ``AtariPipeline.on_frame``."""
     try:
         if is_atari(env_id):
             import ale_py
@@ -124,7 +134,7 @@ def make_env(env_id):
             env = AtariPipeline(gym.make(env_id, frameskip=1, repeat_action_probability=0.0,
                                          obs_type="grayscale"))
         else:
-            env = gym.make(env_id)
+            env = gym.make(env_id, render_mode=render_mode) if render_mode else gym.make(env_id)
             if isinstance(env.observation_space, gym.spaces.Discrete):
                 env = OneHotObservation(env)      # FrozenLake, Taxi, CliffWalking, ...
     except gym.error.Error as e:

@@ -14,22 +14,31 @@ import sys
 import numpy as np
 
 from .algorithms.common import epsilon_greedy, sample_action
-from .config import Config, ConfigError
+from .config import Config, ConfigError, family
 
 
 MAX_EPISODE_STEPS = 100_000     # a cap for environments without a time limit
 
 
-def evaluate(cfg, net, theta, episodes, seed=0, epsilon=0.0, greedy=True, max_steps=MAX_EPISODE_STEPS):
+def evaluate(cfg, net, theta, episodes, seed=0, epsilon=0.0, greedy=True, max_steps=MAX_EPISODE_STEPS,
+             on_frame=None):
     """Raw scores of ``episodes`` episodes of the policy given by theta (each
-    cut after ``max_steps`` agent steps)."""
-    from .envs import make_env
-    env = make_env(cfg.env)
+    cut after ``max_steps`` agent steps).  ``on_frame(rgb)``, if given, receives
+    every frame the game shows (Atari: every emulator frame; otherwise the
+    env's ``render()`` after the reset and after every step)."""
+    from .envs import AtariPipeline, make_env
+    atari = family(cfg.env) == "atari"
+    env = make_env(cfg.env, render_mode="rgb_array" if on_frame is not None and not atari else None)
+    if on_frame is not None and atari:
+        env.on_frame = on_frame
+    show = on_frame if on_frame is not None and not isinstance(env, AtariPipeline) else None
     rng = np.random.default_rng(seed)
     scores = []
     try:
         for k in range(episodes):
             s, _ = env.reset(seed=seed + k)
+            if show is not None:
+                show(env.render())
             score, steps, done = 0.0, 0, False
             while not done:
                 out, _ = net.forward(theta, np.asarray(s)[None])
@@ -39,6 +48,8 @@ def evaluate(cfg, net, theta, episodes, seed=0, epsilon=0.0, greedy=True, max_st
                     logits = net.split(out)[0][0]
                     a = int(np.argmax(logits)) if greedy else sample_action(logits, rng)
                 s, r, terminated, truncated, _ = env.step(a)
+                if show is not None:
+                    show(env.render())
                 score += float(r)
                 steps += 1
                 done = terminated or truncated or (max_steps is not None and steps >= max_steps)
@@ -91,27 +102,54 @@ def main(argv=None):
                       help="argmax of Q or of pi (the default; as the evaluation after training)")
     mode.add_argument("--sample", action="store_true", help="A3C: sample a ~ pi instead of argmax")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--video", metavar="FILE", default=None,
+                   help="record the episodes as the game shows them to FILE.mp4 or FILE.gif "
+                        "(needs the video extra: pip install 'refasync[video]')")
     args = p.parse_args(argv)
     try:
         if not 0.0 <= args.epsilon <= 1.0:
             raise ConfigError(f"--epsilon must be in [0, 1], got {args.epsilon}")
         cfg, net, theta = load_run(args.run_dir)
+        video = None
+        if args.video:
+            from .video import ATARI_FPS, VideoWriter
+            atari = family(cfg.env) == "atari"
+            if not atari:
+                os.environ.setdefault("SDL_VIDEODRIVER", "dummy")   # no screen, no sound: frames only
+                os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+                try:
+                    import pygame  # noqa: F401  (classic control draws its frames with pygame)
+                except ImportError:
+                    from .video import INSTALL
+                    raise ConfigError(f"--video needs the video extra: {INSTALL}") from None
+            video = VideoWriter(args.video, ATARI_FPS if atari else _render_fps(cfg.env))
     except ConfigError as e:
         print(f"{p.prog}: error: {e}", file=sys.stderr)
         return 2
     try:
         scores = evaluate(cfg, net, theta, args.episodes, seed=args.seed, epsilon=args.epsilon,
-                          greedy=not args.sample)
+                          greedy=not args.sample, on_frame=video)
     except ConfigError as e:                 # e.g. the run's environment is not installed here
         print(f"{p.prog}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{p.prog}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if video is not None:
+            video.close()
     mode = policy_label(net.head, greedy=not args.sample, epsilon=args.epsilon)
     print(f"{cfg.algo} on {cfg.env}, {mode}: mean {scores.mean():.2f} +- {scores.std():.2f} "
           f"over {args.episodes} episodes (min {scores.min():.1f}, max {scores.max():.1f})")
+    if video is not None:
+        print(f"wrote {args.video}: {video.n_frames} frames, {video.n_frames / video.fps:.1f} s at {video.fps:g} fps")
     return 0
+
+
+def _render_fps(env_id):
+    import gymnasium as gym
+    return float(gym.spec(env_id).kwargs.get("render_fps") or
+                 gym.make(env_id).metadata.get("render_fps") or 30)
 
 
 if __name__ == "__main__":
