@@ -109,6 +109,7 @@ class RunRecorder:
         self.eps_finals = None           # set by train: each worker's final epsilon
         self.snapshot = None             # set by the deterministic runner: the workers' exact state
         self.restarts = []               # {"worker", "T", "cause"} of every replaced worker
+        self.tb = None                   # a tensorboardX SummaryWriter with --tensorboard
         self.t0 = time.monotonic() - (float(resume["wall_s"]) if resume else 0.0)
         self.shared = None
         self.returns = deque(maxlen=100)
@@ -149,8 +150,17 @@ class RunRecorder:
         if len(self.returns) == self.returns.maxlen:
             self.best_mean_100 = max(self.best_mean_100, self.mean_100)
 
+    def open_tensorboard(self):
+        """--tensorboard: event files in the run folder, CleanRL's tags, x = frames."""
+        from tensorboardX import SummaryWriter
+        self.tb = SummaryWriter(logdir=self.out, flush_secs=10)
+
     def episode(self, T, worker, score, length):
         self._count_episode(score)
+        if self.tb is not None:
+            x = T * self.frames_per_step
+            self.tb.add_scalar("charts/episodic_return", score, x)
+            self.tb.add_scalar("charts/episodic_length", length, x)
         self._ep.writerow([T, T * self.frames_per_step, worker, f"{score:.6g}", length,
                            f"{time.monotonic() - self.t0:.3f}"])
 
@@ -203,6 +213,17 @@ class RunRecorder:
                            self.n_episodes, f"{self.mean_100:.6g}", n, mean(loss), mean(gn),
                            f"{gn_max:.6g}" if n else "", mean(ent), self.resumes, len(self.restarts)])
         self._stats.reset()
+        if self.tb is not None:
+            x = T * self.frames_per_step
+            self.tb.add_scalar("charts/SPS", rate, x)
+            if self.returns:
+                self.tb.add_scalar("charts/mean_return_100", self.mean_100, x)
+            if n:
+                self.tb.add_scalar("losses/loss", loss / n, x)
+                self.tb.add_scalar("losses/grad_norm", gn / n, x)
+                self.tb.add_scalar("losses/grad_norm_max", gn_max, x)
+                if self.cfg.algo == "a3c":
+                    self.tb.add_scalar("losses/entropy", ent / n, x)
         self._pr_file.flush()
         self._ep_file.flush()
         if self.bar is not None:
@@ -244,6 +265,9 @@ class RunRecorder:
         for f in (self._ep_file, self._pr_file):
             if not f.closed:
                 f.close()
+        if self.tb is not None:
+            self.tb.close()
+            self.tb = None
 
     @property
     def wall(self):

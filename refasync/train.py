@@ -81,6 +81,9 @@ def build_parser():
     p.add_argument("--resume", metavar="RUN_DIR", default=None,
                    help="continue a stopped or finished run from its checkpoint; only --steps (to "
                         "extend it) and --no-progress, --eval-episodes may be given with it")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also write TensorBoard event files in the run folder (needs the tensorboard "
+                        "extra: pip install 'refasync[tensorboard]')")
     p.add_argument("--restart-workers", type=int, default=None, metavar="N",
                    help="replace a worker that dies (exception, killed, out of memory) with a fresh one, "
                         "up to N times in the run (default 0: a failure stops the run); NaN/Inf always stops it")
@@ -167,7 +170,7 @@ def print_config(cfg, spec, n_params):
 
 
 RESUME_FLAGS = ("--resume", "--steps", "--no-progress", "--eval-episodes", "--checkpoint-every",
-                "--restart-workers")
+                "--restart-workers", "--tensorboard")
 
 
 def prepare_resume(args, argv):
@@ -182,7 +185,8 @@ def prepare_resume(args, argv):
     other = [a for a in given if a not in RESUME_FLAGS]
     if other:
         raise ConfigError(f"--resume continues {run_dir} with its own settings; only --steps (to extend "
-                          f"it) and --no-progress, --eval-episodes, --checkpoint-every, --restart-workers may be given, "
+                          f"it) and the logging and run options --no-progress, --eval-episodes, --checkpoint-every, "
+                          f"--restart-workers, --tensorboard may be given, "
                           f"not {other[0]}")
     for name in ("config.json", "checkpoint.npz", "episodes.csv", "progress.csv"):
         if not os.path.isfile(os.path.join(run_dir, name)):
@@ -278,6 +282,12 @@ def main(argv=None):
                 os.makedirs(cfg.out, exist_ok=True)
             except OSError as e:
                 raise ConfigError(f"cannot create the run folder {cfg.out}: {e.strerror}") from None
+        if args.tensorboard:
+            try:
+                import tensorboardX  # noqa: F401
+            except ImportError:
+                raise ConfigError("--tensorboard needs the tensorboard extra: "
+                                  "pip install 'refasync[tensorboard]'   (tensorboardX)") from None
         if args.restart_workers is not None:
             cfg.restart_workers = args.restart_workers
             validate(cfg)
@@ -309,6 +319,8 @@ def main(argv=None):
 
     recorder = RunRecorder(cfg.out, cfg, spec[2], progress=not args.no_progress, resume=restored)
     recorder.eps_finals = restored["eps_finals"] if restored is not None else initial_epsilons(cfg)
+    if args.tensorboard:
+        recorder.open_tensorboard()
     checkpoint = os.path.join(cfg.out, "checkpoint.npz")
     old_term = signal.signal(signal.SIGTERM, _raise_terminated)
     status, message, shared = 0, None, None
