@@ -202,6 +202,42 @@ def test_relu_forward_backward(K, n, seed):
 
 
 @IMPLS
+@settings(max_examples=40, deadline=None)
+@given(x=st.lists(st.floats(-30, 30, allow_nan=False), min_size=1, max_size=40),
+       seed=st.integers(0, 2**32 - 1))
+def test_softplus_forward_backward(K, x, seed):
+    x = np.array(x)
+    dy = np.random.default_rng(seed).standard_normal(x.shape)
+    y = np.empty_like(x)
+    K.softplus_forward(y, x)
+    np.testing.assert_allclose(y, np.log1p(np.exp(x)), rtol=1e-12)        # naive: fine for |x| <= 30
+
+    def softplus(v):
+        out = np.empty_like(v)
+        K.softplus_forward(out, v)
+        return out
+
+    # elementwise central differences: softplus acts on each entry alone, and a summed
+    # loss would add its roundoff (eps |L| / h) to the small derivatives far left
+    h = 1e-6
+    fd = dy * (softplus(x + h) - softplus(x - h)) / (2 * h)
+    dx = np.full_like(x, 0.5)                                               # backward accumulates
+    K.softplus_backward(dx, dy, x)
+    np.testing.assert_allclose(dx - 0.5, fd, rtol=1e-6, atol=1e-10)
+
+
+@IMPLS
+def test_softplus_stays_finite_far_out(K):
+    x = np.array([-1000.0, -40.0, 0.0, 40.0, 1000.0])
+    y, dx = np.empty_like(x), np.zeros_like(x)
+    K.softplus_forward(y, x)
+    K.softplus_backward(dx, np.ones_like(x), x)
+    assert np.all(np.isfinite(y)) and np.all(np.isfinite(dx))
+    np.testing.assert_allclose(y, [0.0, np.exp(-40.0), np.log(2.0), 40.0, 1000.0], rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(dx, [0.0, np.exp(-40.0), 0.5, 1.0, 1.0], rtol=1e-12, atol=1e-300)
+
+
+@IMPLS
 @pytest.mark.parametrize("dtype,rtol", [(np.float32, 2e-4), (np.float64, 1e-10)])
 def test_atari_shapes_against_oracle(K, dtype, rtol):
     """The paper's layer shapes (batch 2), both dtypes, forward and backward."""

@@ -185,3 +185,30 @@ def relu_backward(dx, dy, y):
     for i in range(dxf.size):
         if yf[i] > 0:
             dxf[i] += dyf[i]
+
+
+# ----------------------------------------------------------------------- softplus
+@numba.njit(**_NJ)
+def softplus_forward(y, x):
+    """y = log(1 + exp(x)), computed as max(x, 0) + log1p(exp(-|x|)): no overflow."""
+    yf = y.reshape(-1)
+    xf = x.reshape(-1)
+    for i in range(xf.size):
+        v = xf[i]
+        yf[i] = max(v, 0.0) + np.log1p(np.exp(-abs(v)))
+
+
+@numba.njit(**_NJ)
+def softplus_backward(dx, dy, x):
+    """dx += dy * sigmoid(x), the derivative of softplus at its input x."""
+    dxf = dx.reshape(-1)
+    dyf = dy.reshape(-1)
+    xf = x.reshape(-1)
+    for i in range(xf.size):
+        v = xf[i]
+        if v >= 0:
+            s = 1.0 / (1.0 + np.exp(-v))
+        else:
+            e = np.exp(v)
+            s = e / (1.0 + e)
+        dxf[i] += dyf[i] * s

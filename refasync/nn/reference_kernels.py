@@ -18,6 +18,8 @@ Equations (n sample, o output channel):
 """
 from __future__ import annotations
 
+import math
+
 import numba
 
 _jit = numba.njit(cache=True, fastmath=True, boundscheck=False)
@@ -117,3 +119,30 @@ def relu_backward(dx, dy, y):
     for i in range(yf.shape[0]):
         if yf[i] > 0:
             dxf[i] += dyf[i]
+
+
+@_jit
+def softplus_forward(y, x):
+    """y = log(1 + exp(x)), written to stay finite for any x."""
+    yf = y.reshape(-1)
+    xf = x.reshape(-1)
+    for i in range(xf.shape[0]):
+        v = xf[i]
+        if v > 0:
+            yf[i] = v + math.log1p(math.exp(-v))
+        else:
+            yf[i] = math.log1p(math.exp(v))
+
+
+@_jit
+def softplus_backward(dx, dy, x):
+    """dx += dy * d softplus(x)/dx = dy / (1 + exp(-x))."""
+    dxf = dx.reshape(-1)
+    dyf = dy.reshape(-1)
+    xf = x.reshape(-1)
+    for i in range(xf.shape[0]):
+        v = xf[i]
+        if v > 0:
+            dxf[i] += dyf[i] / (1.0 + math.exp(-v))
+        else:
+            dxf[i] += dyf[i] * math.exp(v) / (1.0 + math.exp(v))
