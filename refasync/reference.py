@@ -16,6 +16,10 @@ The adapter protocol: an object or module with any of these functions
     a3c_loss_grad(logits, v, a, R, beta, value_scale) -> (dL/dlogits, dL/dv)
         L = sum [-log pi(a|s)(R - V) - beta H(pi) + value_scale (R - V)^2],
         advantage held constant
+    gaussian_loss_grad(mu, sigma2_in, v, a, R, beta, value_scale) -> (dL/dmu, dL/dsigma2_in, dL/dv)
+        L = sum [-log N(a; mu, sigma^2) (R - V) - beta H + value_scale (R - V)^2],
+        sigma^2 = softplus(sigma2_in), (B, 1) spherical or (B, D), H the
+        differential entropy sum_d 1/2 (log(2 pi sigma_d^2) + 1)
     mlp_forward_backward(theta, obs, d_out, hidden, n_actions, head) -> (out, d_theta)
         refasync's MLP and flat layout (README "Using refasync as a reference")
     atari_forward_backward(theta, obs, d_out, n_actions, head) -> (out, d_theta)
@@ -51,7 +55,7 @@ import os
 import numpy as np
 
 from . import __version__
-from .losses import a3c_loss_grad, q_loss_grad
+from .losses import a3c_loss_grad, gaussian_loss_grad, q_loss_grad
 from .nn import atari_network, kernels, mlp
 from .optim import rmsprop_step
 from .targets import n_step_returns, one_step_q_target, one_step_sarsa_target
@@ -88,6 +92,11 @@ class RefasyncAdapter:
     def a3c_loss_grad(logits, v, a, R, beta, value_scale):
         _, d_logits, d_v = a3c_loss_grad(logits, v, a, R, beta, value_scale)
         return d_logits, d_v
+
+    @staticmethod
+    def gaussian_loss_grad(mu, sigma2_in, v, a, R, beta, value_scale):
+        _, d_mu, d_x, d_v = gaussian_loss_grad(mu, sigma2_in, v, a, R, beta, value_scale)
+        return d_mu, d_x, d_v
 
     @staticmethod
     def mlp_forward_backward(theta, obs, d_out, hidden, n_actions, head):
@@ -288,6 +297,21 @@ def build_cases():
                         "R": rng_l.standard_normal(5), "beta": np.array(0.01), "value_scale": np.array(0.5)},
                        "logits in the hundreds and thousands: a softmax or log-softmax without the "
                        "max subtracted overflows (log pi of an unlikely action is about -2000)"))
+    rng_g = np.random.default_rng(12)
+    for name, D, S, x_loc, x_scale, desc in [
+        ("gaussian.spherical", 3, 1, 0.0, 1.0, "3 action dimensions, one sigma^2 for all (the paper's)"),
+        ("gaussian.per_dimension", 3, 3, 0.0, 1.0, "one sigma^2 per action dimension"),
+        ("gaussian.large_sigma", 2, 1, 60.0, 10.0, "sigma2_in around 60: softplus(x) = x, no overflow"),
+        ("gaussian.tiny_sigma", 2, 2, -18.0, 1.0, "sigma^2 around 1e-8: softplus(x) = exp(x), large gradients"),
+    ]:
+        mu = rng_g.standard_normal((5, D))
+        x = x_loc + x_scale * rng_g.standard_normal((5, S))
+        spread = np.sqrt(np.logaddexp(0.0, x))
+        cases.append(_case(name, "gaussian_loss_grad", "supp. Sec. 9 (continuous A3C)", F64,
+                           {"mu": mu, "sigma2_in": x, "v": rng_g.standard_normal(5),
+                            "a": mu + spread * rng_g.standard_normal((5, D)), "R": rng_g.standard_normal(5),
+                            "beta": np.array(1e-4), "value_scale": np.array(0.5)},
+                           f"Gaussian policy, sigma^2 = softplus(sigma2_in): {desc}"))
     n = 50
     cases.append(_case("rmsprop.three_steps", "rmsprop_steps", "Alg3 L21 + ADDITION 4", F64,
                        {"theta": rng.standard_normal(n), "g": np.zeros(n),
@@ -370,6 +394,7 @@ def load(directory):
 OUTPUT_NAMES = {
     "segment_returns": ("R",), "one_step_q_target": ("y",), "one_step_sarsa_target": ("y",),
     "q_loss_grad": ("dL/dq",), "a3c_loss_grad": ("dL/dlogits", "dL/dv"),
+    "gaussian_loss_grad": ("dL/dmu", "dL/dsigma2_in", "dL/dv"),
     "mlp_forward_backward": ("out", "d_theta"), "atari_forward_backward": ("out", "d_theta"),
     "conv2d_forward_backward": ("y", "dx", "dw", "db"), "dense_forward_backward": ("y", "dx", "dw", "db"),
     "rmsprop_steps": ("theta", "g"), "q_target_update": ("y", "d_theta"),

@@ -101,6 +101,22 @@ def test_each_classic_mistake_fails_the_check_that_names_it(adapter, expected):
     assert failed(adapter) == expected
 
 
+class SoftplusIsTheStandardDeviation(RefasyncAdapter):
+    """A classic continuous-A3C slip: softplus(x) used as sigma, not sigma^2."""
+    @staticmethod
+    def gaussian_loss_grad(mu, sigma2_in, v, a, R, beta, value_scale):
+        sigma = np.logaddexp(0.0, sigma2_in)
+        with np.errstate(over="ignore"):
+            x2 = np.log(np.expm1(sigma ** 2))         # the input whose softplus is sigma^2
+        _, d_mu, _, d_v = reference.gaussian_loss_grad(mu, x2, v, a, R, beta, value_scale)
+        return d_mu, np.zeros_like(sigma2_in), d_v
+
+
+def test_sigma_for_sigma_squared_fails_every_gaussian_case():
+    assert failed(SoftplusIsTheStandardDeviation) == {
+        "gaussian.spherical", "gaussian.per_dimension", "gaussian.large_sigma", "gaussian.tiny_sigma"}
+
+
 class DivergesAtUpdate7(RefasyncAdapter):
     @staticmethod
     def trace(algo, workers, seed, updates):

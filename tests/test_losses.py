@@ -97,3 +97,75 @@ def test_a3c_grad_keeps_float32():
     terms, d_logits, d_v = ra.a3c_loss_grad(np.zeros((2, 3), np.float32), np.zeros(2, np.float32),
                                             [0, 1], [1.0, 2.0], beta=0.01)
     assert d_logits.dtype == np.float32 and d_v.dtype == np.float32
+
+
+# ------------------------------------------------------------------ Gaussian policy
+def gaussian_objective(mu, sigma2_in, v, a, advantage, R, beta, value_scale):
+    """The Gaussian A3C loss written out naively, the advantage a constant."""
+    total = 0.0
+    for i in range(mu.shape[0]):
+        for d in range(mu.shape[1]):
+            x = sigma2_in[i, d if sigma2_in.shape[1] > 1 else 0]
+            s2 = math.log1p(math.exp(x))
+            log_p = -0.5 * math.log(2 * math.pi * s2) - (a[i, d] - mu[i, d]) ** 2 / (2 * s2)
+            total += -log_p * advantage[i] - beta * 0.5 * (math.log(2 * math.pi * s2) + 1)
+        total += value_scale * (R[i] - v[i]) ** 2
+    return total
+
+
+@settings(max_examples=60, deadline=None)
+@given(batch, st.integers(1, 4), st.booleans(), seeds, st.floats(0, 1), st.sampled_from([1.0, 0.5]))
+def test_gaussian_grad_matches_finite_differences(B, D, spherical, seed, beta, value_scale):
+    rng = np.random.default_rng(seed)
+    mu = rng.standard_normal((B, D))
+    sigma2_in = rng.standard_normal((B, 1 if spherical else D)) * 2
+    v, R = rng.standard_normal(B), rng.standard_normal(B) * 2
+    a = mu + rng.standard_normal((B, D)) * 1.5
+    advantage = R - v
+    terms, d_mu, d_x, d_v = ra.gaussian_loss_grad(mu, sigma2_in, v, a, R, beta, value_scale)
+    f = lambda: gaussian_objective(mu, sigma2_in, v, a, advantage, R, beta, value_scale)  # noqa: E731
+    np.testing.assert_allclose(terms["loss"], f(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(d_mu, fd(f, mu), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(d_x, fd(f, sigma2_in), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(d_v, fd(f, v), rtol=1e-6, atol=1e-7)
+    assert d_x.shape == sigma2_in.shape
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 4), seeds)
+def test_gaussian_entropy_bonus_pushes_sigma_up(D, seed):
+    rng = np.random.default_rng(seed)
+    mu, x = rng.standard_normal((1, D)), rng.standard_normal((1, 1)) * 3
+    v = R = np.zeros(1)                         # zero advantage: the entropy term alone
+    _, _, d_x, _ = ra.gaussian_loss_grad(mu, x, v, mu + 1.0, R, beta=1e-4)
+    assert d_x[0, 0] < 0                        # descending the loss raises sigma^2 = softplus(x)
+
+
+def test_gaussian_golden_values():
+    # mu = 0, sigma^2 = softplus(x) = 1 at x = log(e - 1), a = 1, A = 2, beta = 0.5, one dimension:
+    # log pi = -1/2 log(2 pi) - 1/2;  dL/dmu = -A u / s2 = -2;  dL/ds2 = -A (1/2 - 1/2) - beta/2 = -0.25
+    # dL/dx = dL/ds2 * sigmoid(x) = -0.25 (e - 1) / e
+    x = math.log(math.e - 1)
+    terms, d_mu, d_x, d_v = ra.gaussian_loss_grad(np.zeros((1, 1)), np.array([[x]]), np.array([1.0]),
+                                                  np.ones((1, 1)), np.array([3.0]), beta=0.5, value_scale=0.5)
+    np.testing.assert_allclose(d_mu, [[-2.0]])
+    np.testing.assert_allclose(d_x, [[-0.25 * (math.e - 1) / math.e]])
+    np.testing.assert_allclose(d_v, [-2.0])
+    np.testing.assert_allclose(terms["policy_loss"], 2 * (0.5 * math.log(2 * math.pi) + 0.5))
+    np.testing.assert_allclose(terms["entropy"], 0.5 * (math.log(2 * math.pi) + 1))
+
+
+def test_the_expected_policy_gradient_moves_mu_towards_the_best_action():
+    """One-step bandit r(a) = -(a - a*)^2 with a fixed sigma^2: E[-dL/dmu] over a ~ N(mu, s2),
+    with the advantage r(a) - b for a constant baseline b, is dE[r]/dmu = -2 (mu - a*)."""
+    rng = np.random.default_rng(0)
+    a_star, mu0, x = 1.5, np.array([[-0.5, 2.5]]), np.array([[0.3]])
+    n = 400_000
+    a = mu0 + math.sqrt(math.log1p(math.exp(0.3))) * rng.standard_normal((n, 2))
+    r = -((a - a_star) ** 2).sum(axis=1)
+    b = float(r.mean())
+    _, d_mu, _, _ = ra.gaussian_loss_grad(np.repeat(mu0, n, axis=0), np.repeat(x, n, axis=0),
+                                          np.full(n, b), a, r, beta=0.0)
+    step = -d_mu.mean(axis=0)
+    np.testing.assert_allclose(step, -2 * (mu0[0] - a_star), rtol=0.03)
+    assert step[0] > 0 > step[1]                 # both coordinates move towards a* = 1.5

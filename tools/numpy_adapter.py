@@ -115,6 +115,25 @@ def a3c_loss_grad(logits, v, a, R, beta, value_scale):
     return d_logits, d_v
 
 
+def gaussian_loss_grad(mu, sigma2_in, v, a, R, beta, value_scale):
+    """Gradients of sum_i [-log N(a_i; mu_i, sigma_i^2) A_i - beta H_i + value_scale (R_i - V_i)^2].
+
+    sigma^2 = softplus(sigma2_in) = log(1 + exp(x)), one column (shared by all action
+    dimensions) or one per dimension; H = sum_d 1/2 (log(2 pi sigma_d^2) + 1).
+    """
+    mu, x, v, a, R = _f64(mu), _f64(sigma2_in), _f64(v), _f64(a), _f64(R)
+    sigma2 = np.logaddexp(0.0, x)                       # softplus without overflow
+    s2 = np.broadcast_to(sigma2, mu.shape)
+    advantage = (R - v)[:, None]
+    u = a - mu
+    d_mu = -advantage * u / s2
+    d_s2 = -advantage * (u ** 2 / (2 * s2 ** 2) - 1 / (2 * s2)) - float(beta) / (2 * s2)
+    if x.shape[1] == 1:
+        d_s2 = d_s2.sum(axis=1, keepdims=True)
+    sigmoid = np.exp(-np.logaddexp(0.0, -x))            # d softplus / dx
+    return d_mu, d_s2 * sigmoid, -2.0 * float(value_scale) * (R - v)
+
+
 def _a3c_loss(logits, v, a, R, beta, value_scale):
     log_pi = _log_softmax(logits)
     pi = np.exp(log_pi)

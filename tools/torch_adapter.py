@@ -59,6 +59,17 @@ def a3c_loss_grad(logits, v, a, R, beta, value_scale):
     return logits.grad.numpy(), v.grad.numpy()
 
 
+def gaussian_loss_grad(mu, sigma2_in, v, a, R, beta, value_scale):
+    mu, x, v = (t(z).clone().requires_grad_(True) for z in (mu, sigma2_in, v))
+    sigma2 = F.softplus(x).expand_as(mu)                 # one column: the same sigma^2 for every dimension
+    dist = torch.distributions.Normal(mu, sigma2.sqrt())
+    advantage = t(R) - v
+    log_pi = dist.log_prob(t(a)).sum(dim=1)
+    loss = (-log_pi * advantage.detach() - beta * dist.entropy().sum(dim=1) + value_scale * advantage ** 2).sum()
+    loss.backward()
+    return mu.grad.numpy(), x.grad.numpy(), v.grad.numpy()
+
+
 class MLP(torch.nn.Module):
     """refasync's MLP: Linear + ReLU per hidden layer, a linear output layer."""
 
