@@ -62,7 +62,7 @@ def check_gradient(net, theta, obs, a, target, indices, h=1e-6, rtol=1e-5, atol=
 @settings(max_examples=25, deadline=None)
 @given(obs_dim=st.integers(1, 6), n_actions=st.integers(1, 5),
        hidden=st.lists(st.integers(1, 8), min_size=0, max_size=2),
-       batch=st.integers(1, 5), head=st.sampled_from(ra.nn.network.HEADS),
+       batch=st.integers(1, 5), head=st.sampled_from(["q", "actor_critic"]),
        seed=st.integers(0, 2**32 - 1))
 def test_mlp_gradient_matches_finite_differences(obs_dim, n_actions, hidden, batch, head, seed):
     rng = np.random.default_rng(seed)
@@ -77,7 +77,7 @@ def test_mlp_gradient_matches_finite_differences(obs_dim, n_actions, hidden, bat
     check_gradient(net, theta, obs, a, target, range(net.n_params))
 
 
-@pytest.mark.parametrize("head", ra.nn.network.HEADS)
+@pytest.mark.parametrize("head", ["q", "actor_critic"])
 def test_atari_network_gradient_matches_finite_differences(head):
     rng = np.random.default_rng(3)
     net = ra.atari_network(4, head)
@@ -145,3 +145,55 @@ def test_bad_inputs_raise():
         net.forward(np.zeros(net.n_params), np.zeros((1, 4)))
     with pytest.raises(ValueError):
         ra.mlp(3, 2, head="policy")
+
+
+def gaussian_log_pi(mu, x, a):
+    s2 = np.broadcast_to(np.logaddexp(0.0, x), mu.shape)
+    return (-0.5 * np.log(2 * np.pi * s2) - (a - mu) ** 2 / (2 * s2)).sum(axis=1)
+
+
+@settings(max_examples=15, deadline=None)
+@given(obs_dim=st.integers(1, 4), D=st.integers(1, 3), spherical=st.booleans(), batch=st.integers(1, 4),
+       seed=st.integers(0, 2**32 - 1))
+def test_gaussian_network_with_its_loss_matches_finite_differences(obs_dim, D, spherical, batch, seed):
+    """Policy and value networks in one flat vector, composed with the Gaussian loss."""
+    rng = np.random.default_rng(seed)
+    net = ra.nn.GaussianActorCritic(obs_dim, D, hidden=(5, 4), spherical=spherical)
+    theta = net.init(rng, np.float64)
+    obs, R = rng.standard_normal((batch, obs_dim)), rng.standard_normal(batch)
+    out, cache = net.forward(theta, obs)
+    mu, x, v = net.split(out)
+    assert out.shape == (batch, D + (1 if spherical else D) + 1)
+    a = mu + rng.standard_normal((batch, D))
+    advantage = R - v                                  # a constant of the policy term
+    terms, d_mu, d_x, d_v = ra.gaussian_loss_grad(mu, x, v, a, R, beta=0.1, value_scale=0.5)
+    d_theta = np.zeros_like(theta)
+    net.backward(theta, cache, np.concatenate([d_mu, d_x, d_v[:, None]], axis=1), d_theta)
+
+    def loss(th):
+        o, c = net.forward(th, obs)
+        m, xx, vv = net.split(o)
+        t = ra.gaussian_loss_grad(m, xx, vv, a, R, beta=0.1, value_scale=0.5)[0]
+        return t["loss"] - t["policy_loss"] - float(np.sum(gaussian_log_pi(m, xx, a) * advantage)), c
+
+    def pattern(c):
+        return [z > 0 for part in c for z in part[1:-1]]
+    base = pattern(cache)
+    checked = 0
+    for i in range(net.n_params):
+        old, vals, same = theta[i], [], True
+        for sign in (1, -1):
+            theta[i] = old + sign * 1e-6
+            L, c = loss(theta)
+            vals.append(L)
+            same &= all(np.array_equal(p, q) for p, q in zip(base, pattern(c)))
+        theta[i] = old
+        if same:
+            fd = (vals[0] - vals[1]) / 2e-6
+            assert abs(d_theta[i] - fd) <= 1e-8 + 1e-5 * abs(fd), (i, d_theta[i], fd)
+            checked += 1
+    assert checked >= 0.8 * net.n_params
+    # the two networks share nothing: the value loss alone moves only the value network's part
+    d_only_v = np.zeros_like(theta)
+    net.backward(theta, cache, np.concatenate([0 * d_mu, 0 * d_x, d_v[:, None]], axis=1), d_only_v)
+    assert not d_only_v[:net.split_at].any() and d_only_v[net.split_at:].any()

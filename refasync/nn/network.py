@@ -17,6 +17,9 @@ Heads:
                     policy logits (pi = softmax), column A is V(s).  Policy
                     and value share every layer but the last, as in the
                     paper (theta and theta_v of Alg. 3 share the torso).
+  ``gaussian``      continuous actions (``GaussianActorCritic``): a policy
+                    network with outputs mu (D) and sigma2_in (1 or D) and a
+                    value network with output V, sharing nothing (supp. Sec. 9).
 
 Inputs: ``pixels`` networks take stacked frames (N, C, H, W) uint8 as the
 environments give them and scale them to [0, 1]; ``vector`` networks take
@@ -35,7 +38,7 @@ import numpy as np
 
 from . import kernels as K
 
-HEADS = ("q", "actor_critic")
+HEADS = ("q", "actor_critic", "linear")    # linear: n_actions plain outputs (the Gaussian nets' parts)
 
 
 @dataclass(frozen=True)
@@ -274,3 +277,81 @@ def mlp(obs_dim, n_actions, head="q", hidden=(64, 64)):
     """An MLP for low-dimensional observations: dense+ReLU per hidden size, then the head."""
     return Network((int(obs_dim),), [Dense(int(h)) for h in hidden],
                    n_actions, head, "vector")
+
+
+class GaussianActorCritic:
+    """A3C for continuous actions (paper supp. Sec. 9): a policy network and a
+    value network that share no parameter, both in ONE flat vector — the policy
+    network's parameters first, then the value network's — so that one copy
+    synchronises theta' and one optimizer step updates both (Alg. 3 L21).
+
+    Outputs (N, D + S + 1): mu (D columns), sigma2_in (S = 1: one variance for
+    every action dimension, the paper's spherical covariance; or S = D), V.
+    sigma^2 = softplus(sigma2_in) is applied by the loss (``losses.gaussian_loss_grad``)
+    and the sampler, not here.  The paper's encoder is 200 ReLU units then 128 LSTM
+    cells; we have no LSTM, so the second layer is 128 dense ReLU units
+    (DEVIATION 6 in docs/implementation-details.md).
+    """
+
+    head = "gaussian"
+    input_kind = "vector"
+
+    def __init__(self, obs_dim, action_dim, hidden=(200, 128), spherical=True):
+        if action_dim < 1:
+            raise ValueError(f"action_dim must be >= 1, got {action_dim}")
+        self.n_actions = int(action_dim)
+        self.n_sigma = 1 if spherical else self.n_actions
+        layers = [Dense(int(h)) for h in hidden]
+        self.policy = Network((int(obs_dim),), layers, self.n_actions + self.n_sigma, "linear", "vector")
+        self.value = Network((int(obs_dim),), layers, 1, "linear", "vector")
+        self.input_shape = self.policy.input_shape
+        self.split_at = self.policy.n_params
+        self.n_params = self.policy.n_params + self.value.n_params
+        self.n_outputs = self.n_actions + self.n_sigma + 1
+        self.layers = self.policy.layers + self.value.layers
+
+    def _parts(self, theta):
+        if theta.ndim != 1 or theta.shape[0] != self.n_params:
+            raise ValueError(f"theta must have shape ({self.n_params},), got {theta.shape}")
+        return theta[:self.split_at], theta[self.split_at:]
+
+    def layout(self):
+        """[(name, shape, offset)]: the policy's tensors as pi.*, then the value's as v.*."""
+        return ([(f"pi.{n}", shape, off) for n, shape, off in self.policy.layout()]
+                + [(f"v.{n}", shape, off + self.split_at) for n, shape, off in self.value.layout()])
+
+    def views(self, theta):
+        self._parts(theta)
+        return {name: theta[off:off + int(np.prod(shape))].reshape(shape) for name, shape, off in self.layout()}
+
+    def init(self, rng, dtype=np.float32):
+        """Torch7's default initialisation of both networks, the policy's drawn first."""
+        theta = np.empty(self.n_params, dtype=dtype)
+        theta[:self.split_at] = self.policy.init(rng, dtype)
+        theta[self.split_at:] = self.value.init(rng, dtype)
+        return theta
+
+    def forward(self, theta, obs):
+        """(outputs (N, D + S + 1), cache) for a batch of observations."""
+        theta_pi, theta_v = self._parts(theta)
+        out_pi, cache_pi = self.policy.forward(theta_pi, obs)
+        out_v, cache_v = self.value.forward(theta_v, obs)
+        return np.concatenate([out_pi, out_v], axis=1), (cache_pi, cache_v)
+
+    @staticmethod
+    def stack_caches(caches):
+        return (Network.stack_caches([c[0] for c in caches]), Network.stack_caches([c[1] for c in caches]))
+
+    def split(self, out):
+        """outputs -> (mu (N, D), sigma2_in (N, S), V (N,))."""
+        D, S = self.n_actions, self.n_sigma
+        return out[:, :D], out[:, D:D + S], out[:, D + S]
+
+    def backward(self, theta, cache, d_out, d_theta):
+        """Accumulate d_theta <- d_theta + dL/dtheta for both networks."""
+        theta_pi, theta_v = self._parts(theta)
+        d_pi, d_v = self._parts(d_theta)
+        d_out = np.asarray(d_out)
+        k = self.n_actions + self.n_sigma
+        self.policy.backward(theta_pi, cache[0], d_out[:, :k], d_pi)
+        self.value.backward(theta_v, cache[1], d_out[:, k:], d_v)
