@@ -59,8 +59,9 @@ class Config:
     # environment and network
     clip_rewards: bool = False
     life_loss_terminal: bool = False     # Atari: a lost life ends the episode for learning
-    network: str = "mlp"                 # "mlp" or "atari"
+    network: str = "mlp"                 # "mlp", "atari" or "gaussian" (continuous actions, A3C)
     hidden: tuple = (64, 64)
+    sigma_per_dimension: bool = False    # gaussian: one sigma^2 per action dimension (paper: one for all)
     dtype: str = "float32"
     # logging
     progress_interval: float = 1.0       # seconds between progress.csv rows
@@ -70,6 +71,8 @@ class Config:
 
     @property
     def head(self):
+        if self.network == "gaussian":
+            return "gaussian"
         return "actor_critic" if self.algo == "a3c" else "q"
 
     def to_dict(self):
@@ -109,6 +112,14 @@ PRESETS = {
         # returns up to 100) at lr 1e-3 and 3e-4; the authors also mention t_max 20
         "a3c": dict(steps=500_000, lr=1e-3, t_max=20, beta=0.01, value_scale=0.5),
     },
+    # Continuous actions (a gymnasium Box), A3C only: the paper's supplementary Sec. 9.
+    # PROVISIONAL: lr, t_max and steps are not tuned yet (issue 12).
+    "continuous": {
+        "_all": dict(gamma=0.99, lr_anneal=True, optimizer="shared_rmsprop", rms_alpha=0.99,
+                     rms_eps=0.1, max_grad_norm=40.0, network="gaussian", hidden=(200, 128),
+                     clip_rewards=False, beta=1e-4, value_scale=0.5, t_max=20, lr=1e-4,
+                     steps=2_000_000),
+    },
     "atari": {
         "_all": dict(gamma=0.99, lr=7e-4, lr_anneal=True, optimizer="shared_rmsprop",
                      rms_alpha=0.99, rms_eps=0.1, max_grad_norm=40.0, network="atari",
@@ -136,25 +147,34 @@ PRESET_SOURCES = {
     "eps_finals": "paper Sec. 8: final epsilon sampled from {0.1, 0.01, 0.5}",
     "eps_probs": "paper Sec. 8: with probabilities {0.4, 0.3, 0.3}",
     "eps_anneal_steps": "paper Sec. 8: annealed from 1 over 4M frames = 1M agent steps; classic: tuned",
-    "beta": "paper Sec. 8: entropy weight 0.01",
     "value_scale": "the authors' e-mail: 'multiply the gradients of V by 0.5', read as "
                    "0.5 * d(R - V)^2/dV (docs/implementation-details.md, ADDITION 3)",
     "clip_rewards": "DQN's rule (Mnih et al. 2015; paper Sec. 8: 'the same input preprocessing'), "
                     "confirmed by the authors' e-mail: rewards clipped to [-1, 1] on Atari",
     "life_loss_terminal": "off: the paper does not say; DQN-2015 used it (option)",
-    "network": "paper Sec. 8: the Atari network; an MLP for vector observations",
+    "network": "paper Sec. 8: the Atari network; an MLP for vector observations; supp. Sec. 9: "
+               "separate Gaussian-policy and value networks for continuous actions",
+    "beta": "paper Sec. 8: entropy weight 0.01; continuous: 1e-4 (supp. Sec. 9)",
     "steps": "atari: 80M agent steps = 320M frames, the authors' e-mail: '320 million frames "
              "... for one-day results' (not in the paper's text); classic: tuned",
 }
 
 
 def family(env_id):
-    return "atari" if env_id.startswith("ALE/") else "classic"
+    """atari (ALE/* ids), continuous (a Box action space) or classic."""
+    if env_id.startswith("ALE/"):
+        return "atari"
+    from .envs import is_continuous
+    return "continuous" if is_continuous(env_id) else "classic"
 
 
 def preset(algo, env_id):
     """The preset values for an algorithm on an environment family."""
-    p = PRESETS[family(env_id)]
+    fam = family(env_id)
+    if fam == "continuous" and algo != "a3c":
+        raise ConfigError(f"{env_id} has continuous actions: the value-based methods need discrete "
+                          "actions; use --algo a3c")
+    p = PRESETS[fam]
     return {**p["_all"], **p.get(algo, {})}
 
 

@@ -9,6 +9,7 @@ Observations are (4, 84, 84) uint8.
 """
 from __future__ import annotations
 
+import functools
 from collections import deque
 
 import cv2
@@ -141,22 +142,40 @@ def make_env(env_id, render_mode=None):
         raise ConfigError(f"unknown environment {env_id!r}: {e}") from None
     except ImportError as e:
         raise ConfigError(f"environment {env_id!r} needs a package that is not installed: {e}") from None
-    if not isinstance(env.action_space, gym.spaces.Discrete):
+    space = env.action_space
+    continuous = isinstance(space, gym.spaces.Box) and len(space.shape) == 1
+    if not (isinstance(space, gym.spaces.Discrete) or continuous):
         env.close()
-        raise ConfigError(f"environment {env_id!r} has a {type(env.action_space).__name__} action "
-                          "space; the paper's algorithms need discrete actions")
+        raise ConfigError(f"environment {env_id!r} has a {type(space).__name__} action space; the "
+                          "algorithms need discrete actions (or, for A3C, a vector Box)")
     return env
 
 
+@functools.lru_cache(maxsize=None)
 def env_spec(env_id):
-    """(observation shape, number of actions, frames per agent step) of an environment id."""
+    """(observation shape, number of actions or action dimensions, frames per agent
+    step) of an environment id; ``is_continuous(env_id)`` tells which of the two."""
     env = make_env(env_id)
     try:
         shape = env.observation_space.shape
         if shape is None or len(shape) not in (1, 3):
             raise ConfigError(f"environment {env_id!r} has observations of shape {shape}; "
                               "expected a vector or stacked frames")
-        return tuple(shape), int(env.action_space.n), FRAME_SKIP if is_atari(env_id) else 1
+        space = env.action_space
+        n = int(space.n) if isinstance(space, gym.spaces.Discrete) else int(space.shape[0])
+        return tuple(shape), n, FRAME_SKIP if is_atari(env_id) else 1
+    finally:
+        env.close()
+
+
+@functools.lru_cache(maxsize=None)
+def is_continuous(env_id):
+    """Whether the environment's actions are a vector of reals (a gymnasium Box)."""
+    if is_atari(env_id):
+        return False
+    env = make_env(env_id)
+    try:
+        return isinstance(env.action_space, gym.spaces.Box)
     finally:
         env.close()
 
@@ -185,6 +204,8 @@ class EpisodeEnv:
         self._game_over = True
         self.score = 0.0
         self.length = 0
+        space = env.action_space
+        self._box = space if isinstance(space, gym.spaces.Box) else None
 
     def _lives(self):
         return self.env.unwrapped.ale.lives() if self.life_loss_terminal else 0
@@ -204,7 +225,11 @@ class EpisodeEnv:
 
     def step(self, a):
         lives = self._lives()
-        obs, reward, terminated, truncated, _ = self.env.step(int(a))
+        if self._box is not None:      # ADDITION 14: a sampled action is clipped to the bounds here only
+            a = np.clip(a, self._box.low, self._box.high)
+        else:
+            a = int(a)
+        obs, reward, terminated, truncated, _ = self.env.step(a)
         self.score += float(reward)
         self.length += 1
         self._obs = np.asarray(obs)

@@ -2,7 +2,8 @@
 
 Every method acts greedily by default, as the evaluation at the end of
 ``refasync.train`` does: Q methods take argmax_a Q(s, a) (epsilon-greedy with
---epsilon), A3C takes argmax_a pi(a|s) (samples a ~ pi with --sample).  Scores
+--epsilon), A3C takes argmax_a pi(a|s), or mu with continuous actions (samples
+a ~ pi with --sample).  Scores
 are raw game scores.
 """
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 
 import numpy as np
 
-from .algorithms.common import epsilon_greedy, sample_action
+from .algorithms.common import GaussianPolicy, epsilon_greedy, sample_action
 from .config import Config, ConfigError, family
 
 
@@ -44,6 +45,9 @@ def evaluate(cfg, net, theta, episodes, seed=0, epsilon=0.0, greedy=True, max_st
                 out, _ = net.forward(theta, np.asarray(s)[None])
                 if net.head == "q":
                     a = epsilon_greedy(out[0], epsilon, rng)
+                elif net.head == "gaussian":              # act with mu, or sample N(mu, sigma^2)
+                    a = out[0, :net.n_actions] if greedy else GaussianPolicy(net).sample(out[0, :-1], rng)
+                    a = np.clip(a, env.action_space.low, env.action_space.high)
                 else:
                     logits = net.split(out)[0][0]
                     a = int(np.argmax(logits)) if greedy else sample_action(logits, rng)
@@ -63,6 +67,8 @@ def policy_label(head, greedy=True, epsilon=0.0):
     """How an evaluation acted, for every printed or logged score."""
     if head == "q":
         return "greedy (argmax Q)" if epsilon == 0 else f"epsilon-greedy ({epsilon})"
+    if head == "gaussian":
+        return "greedy (mu)" if greedy else "sampled from N(mu, sigma^2)"
     return "greedy (argmax pi)" if greedy else "sampled from pi"
 
 
@@ -100,7 +106,7 @@ def main(argv=None):
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--greedy", action="store_true",
                       help="argmax of Q or of pi (the default; as the evaluation after training)")
-    mode.add_argument("--sample", action="store_true", help="A3C: sample a ~ pi instead of argmax")
+    mode.add_argument("--sample", action="store_true", help="A3C: sample a ~ pi instead of argmax pi (or mu)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--video", metavar="FILE", default=None,
                    help="record the episodes as the game shows them to FILE.mp4 or FILE.gif "

@@ -28,7 +28,7 @@ from .algorithms import WORKERS
 from .algorithms.common import NonFiniteError, WorkerContext, sample_final_epsilon
 from .envs import EpisodeEnv, make_env
 from .logs import UpdateStats
-from .nn import atari_network, mlp
+from .nn import GaussianActorCritic, atari_network, mlp
 from .shared import SharedBlock, local_shared
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
@@ -44,6 +44,9 @@ class WorkerFailed(RuntimeError):
 
 
 def build_network(cfg, obs_shape, n_actions):
+    if cfg.network == "gaussian":
+        return GaussianActorCritic(int(np.prod(obs_shape)), n_actions, hidden=cfg.hidden,
+                                   spherical=not cfg.sigma_per_dimension)
     if cfg.network == "atari":
         return atari_network(n_actions, cfg.head, frames=obs_shape[0], size=obs_shape[1])
     return mlp(int(np.prod(obs_shape)), n_actions, cfg.head, hidden=cfg.hidden)

@@ -112,6 +112,8 @@ def build_parser():
                    help="their probabilities, e.g. 0.4,0.3,0.3")
     h.add_argument("--hidden", type=hidden_sizes, help="MLP hidden sizes, e.g. 64,64")
     h.add_argument("--dtype", choices=("float32", "float64"))
+    h.add_argument("--sigma-per-dimension", dest="sigma_per_dimension", action="store_const", const=True,
+                   help="continuous actions: one sigma^2 per action dimension (default: one for all, the paper's)")
     h.add_argument("--life-loss-terminal", dest="life_loss_terminal", action="store_const", const=True,
                    help="Atari: a lost life is terminal for learning (default off)")
     return p
@@ -119,7 +121,7 @@ def build_parser():
 
 HYPER = ("steps", "lr", "gamma", "t_max", "I_target", "I_async_update", "beta", "value_scale",
          "max_grad_norm", "optimizer", "rms_alpha", "rms_eps", "lr_anneal", "eps_anneal_steps",
-         "hidden", "dtype", "life_loss_terminal", "eps_finals", "eps_probs")
+         "hidden", "dtype", "life_loss_terminal", "eps_finals", "eps_probs", "sigma_per_dimension")
 
 
 def available_cores():
@@ -164,7 +166,7 @@ def print_config(cfg, spec, n_params):
                                                                        "eps_probs", "eps_anneal_steps"]
     keys += ["t_max"] if cfg.algo == "n-step-q" else []
     keys += ["I_async_update"] if cfg.algo.startswith("one-step") else []
-    keys += ["hidden"] if cfg.network == "mlp" else ["clip_rewards"]
+    keys += ["hidden"] if cfg.network in ("mlp", "gaussian") else ["clip_rewards"]
     print("  " + "  ".join(f"{k}={getattr(cfg, k)}" for k in keys))
     print(f"  run folder: {cfg.out}   (steps count agent steps; 1 step = {fps} frame(s))")
 

@@ -63,7 +63,7 @@ def test_tiny_training_run_writes_the_run_folder(tmp_path, algo):
 @pytest.mark.parametrize("args,expect", [
     (["--algo", "dqn"], "unknown algorithm"),
     (["--env", "NoSuchEnv-v9"], "unknown environment"),
-    (["--env", "Pendulum-v1"], "discrete actions"),
+    (["--algo", "q", "--env", "Pendulum-v1"], "discrete actions"),
     (["--steps", "0"], "--steps"),
     (["--workers", "-1"], "--workers"),
     (["--lr", "-0.1"], "--lr"),
@@ -318,3 +318,25 @@ def test_non_finite_parameters_stop_the_run_even_with_restarts(tmp_path):
     r = run(train_args(tmp_path, "--algo", "q", "--steps", "200000", "--workers", "2",
                        "--lr", "1e30", "--max-grad-norm", "0", "--restart-workers", "3"))
     assert r.returncode == 1 and "non-finite" in r.stderr and "restarting" not in r.stdout
+
+
+def test_a3c_trains_on_continuous_actions_and_the_q_methods_refuse_them(tmp_path):
+    r = run(train_args(tmp_path, "--algo", "a3c", "--env", "Pendulum-v1", "--steps", "3000", "--workers", "2",
+                       "--eval-episodes", "2"))
+    assert r.returncode == 0, r.stderr
+    assert "evaluation, greedy (mu)" in r.stdout
+    config = json.load(open(tmp_path / "run" / "config.json"))
+    assert config["network"] == "gaussian" and config["beta"] == 1e-4 and config["hidden"] == [200, 128]
+    r = run(["refasync.evaluate", str(tmp_path / "run"), "--episodes", "1", "--sample"])
+    assert r.returncode == 0 and "sampled from N(mu, sigma^2)" in r.stdout
+    for algo in ("q", "sarsa", "nq"):
+        r = run(train_args(tmp_path, "--algo", algo, "--env", "Pendulum-v1", name=f"q-{algo}"))
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--algo a3c" in r.stderr
+
+
+def test_a3c_on_a_mujoco_task(tmp_path):
+    pytest.importorskip("mujoco")
+    r = run(train_args(tmp_path, "--algo", "a3c", "--env", "InvertedPendulum-v5", "--steps", "2000",
+                       "--workers", "2", "--eval-episodes", "1"))
+    assert r.returncode == 0, r.stderr
+    assert "greedy (mu)" in r.stdout

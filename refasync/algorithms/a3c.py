@@ -38,9 +38,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..losses import a3c_loss_grad
 from ..targets import n_step_returns
-from .common import AsynchronousUpdate, sample_action
+from .common import POLICIES, AsynchronousUpdate
 
 
 def worker(ctx):
@@ -48,11 +47,13 @@ def worker(ctx):
     theta, T = ctx.shared.theta, ctx.shared.T
     T_max, gamma, t_max = cfg.steps, cfg.gamma, cfg.t_max
     update = AsynchronousUpdate(ctx)
+    pi = POLICIES[net.head](net)      # softmax over actions, or Gaussian (ADDITION 14)
 
     def policy_and_value(theta_prime, s):
+        """The policy's parameters (logits, or mu and sigma2_in), V(s) and the cache:
+        the network's outputs are [policy parameters..., V]."""
         out, cache = net.forward(theta_prime, s[None])
-        logits, v = net.split(out)
-        return logits[0], v[0], cache
+        return out[0, :-1], out[0, -1], cache
 
     t = 1                                                                         # [Alg3 L3]
     theta_prime = np.empty_like(theta)                                            # [Alg3 L2]
@@ -67,12 +68,12 @@ def worker(ctx):
         theta_prime[:] = theta                                                    # [Alg3 L6]
         t_start = t                                                               # [Alg3 L7]
         # [Alg3 L8] s_t is s: the state the last segment ended in, or a new episode's first
-        logits, v, a, r, caches = [], [], [], [], []
+        params, v, a, r, caches = [], [], [], [], []     # params: each step's policy parameters
         while True:                                                               # [Alg3 L9]
-            logits_t, v_t, cache_t = policy_and_value(theta_prime, s)
-            a_t = sample_action(logits_t, rng)                                    # [Alg3 L10]
+            params_t, v_t, cache_t = policy_and_value(theta_prime, s)
+            a_t = pi.sample(params_t, rng)                                        # [Alg3 L10]
             s, r_t, terminal, truncated = env.step(a_t)                           # [Alg3 L11]
-            logits.append(logits_t), v.append(v_t), a.append(a_t), r.append(r_t), caches.append(cache_t)
+            params.append(params_t), v.append(v_t), a.append(a_t), r.append(r_t), caches.append(cache_t)
             t += 1                                                                # [Alg3 L12]
             T_now = T.increment()                                                 # [Alg3 L13]
             if terminal or truncated or t - t_start == t_max:                     # [Alg3 L14] ADDITION 9: or truncated
@@ -81,10 +82,10 @@ def worker(ctx):
         R = 0.0 if terminal else float(policy_and_value(theta_prime, s)[1])       # [Alg3 L15]
         R_i = n_step_returns(r, R, gamma)                                         # [Alg3 L16-17, L20]
         # DEVIATION 1: the policy term is -log pi * (R - V), minimised with the value term
-        terms, d_logits, d_v = a3c_loss_grad(np.stack(logits), np.array(v), a, R_i,
-                                             cfg.beta,                            # ADDITION 1: entropy bonus
-                                             cfg.value_scale)                     # ADDITION 3: value-loss scale
-        d_out = np.concatenate([d_logits, d_v[:, None]], axis=1)
+        terms, d_params, d_v = pi.loss_grad(np.stack(params), np.array(v), a, R_i,
+                                            cfg.beta,                             # ADDITION 1: entropy bonus
+                                            cfg.value_scale)                      # ADDITION 3: value-loss scale
+        d_out = np.concatenate([d_params, d_v[:, None]], axis=1)
         net.backward(theta_prime, net.stack_caches(caches), d_out, d_theta)       # [Alg3 L18-19] DEVIATION 4: one backward pass for the segment
         grad_norm = update(d_theta, T_now)                                        # [Alg3 L21]
         if terminal or truncated:

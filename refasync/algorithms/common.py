@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..losses import a3c_loss_grad, gaussian_loss_grad
 from ..optim import (clip_coefficient, grad_norm, linear_lr, momentum_sgd_step, rmsprop_step,
                      sweep_parts)
 
@@ -94,6 +95,45 @@ def sample_action(logits, rng):
     p = np.exp(logits - logits.max())
     c = np.cumsum(p)
     return int(min(np.searchsorted(c, rng.random() * c[-1], side="right"), len(c) - 1))
+
+
+class SoftmaxPolicy:
+    """pi(.|s) = softmax(logits): the paper's discrete A3C policy."""
+
+    def __init__(self, net):
+        pass
+
+    @staticmethod
+    def sample(params, rng):
+        return sample_action(params, rng)
+
+    @staticmethod
+    def loss_grad(params, v, a, R, beta, value_scale):
+        """(terms, dL/dparams, dL/dV) of the A3C objective (losses.a3c_loss_grad)."""
+        return a3c_loss_grad(params, v, a, R, beta, value_scale)
+
+
+class GaussianPolicy:
+    """pi(.|s) = N(mu, sigma^2 I) with sigma^2 = softplus(sigma2_in) (supp. Sec. 9,
+    ADDITION 14): params are the policy network's outputs (mu, sigma2_in)."""
+
+    def __init__(self, net):
+        self.D = net.n_actions
+
+    def sample(self, params, rng):
+        """a = mu + sigma * z, z ~ N(0, I): NOT clipped here (the log-probability is of
+        this a); the environment wrapper clips it to the action bounds."""
+        mu, x = params[:self.D], params[self.D:]
+        sigma = np.sqrt(np.logaddexp(0.0, x))
+        return mu + sigma * rng.standard_normal(self.D)
+
+    def loss_grad(self, params, v, a, R, beta, value_scale):
+        terms, d_mu, d_x, d_v = gaussian_loss_grad(params[:, :self.D], params[:, self.D:], v,
+                                                   np.asarray(a), R, beta, value_scale)
+        return terms, np.concatenate([d_mu, d_x], axis=1), d_v
+
+
+POLICIES = {"actor_critic": SoftmaxPolicy, "gaussian": GaussianPolicy}
 
 
 # ---------------------------------------------------------------- the update

@@ -301,7 +301,7 @@ class GaussianActorCritic:
             raise ValueError(f"action_dim must be >= 1, got {action_dim}")
         self.n_actions = int(action_dim)
         self.n_sigma = 1 if spherical else self.n_actions
-        layers = [Dense(int(h)) for h in hidden]
+        layers = [Dense(int(h)) for h in hidden]     # DEVIATION 6: dense ReLU layers, no LSTM
         self.policy = Network((int(obs_dim),), layers, self.n_actions + self.n_sigma, "linear", "vector")
         self.value = Network((int(obs_dim),), layers, 1, "linear", "vector")
         self.input_shape = self.policy.input_shape
