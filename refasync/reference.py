@@ -20,6 +20,10 @@ The adapter protocol: an object or module with any of these functions
         L = sum [-log N(a; mu, sigma^2) (R - V) - beta H + value_scale (R - V)^2],
         sigma^2 = softplus(sigma2_in), (B, 1) spherical or (B, D), H the
         differential entropy sum_d 1/2 (log(2 pi sigma_d^2) + 1)
+    gaussian_forward_backward(theta, obs, d_out, hidden, action_dim, spherical) -> (out, d_theta)
+        the continuous-action networks: an MLP policy with outputs mu (D) and
+        sigma2_in (1 if spherical else D), then an MLP value network (1 output),
+        sharing nothing, the policy's parameters first in theta; out = [mu, sigma2_in, V]
     mlp_forward_backward(theta, obs, d_out, hidden, n_actions, head) -> (out, d_theta)
         refasync's MLP and flat layout (README "Using refasync as a reference")
     atari_forward_backward(theta, obs, d_out, n_actions, head) -> (out, d_theta)
@@ -56,7 +60,7 @@ import numpy as np
 
 from . import __version__
 from .losses import a3c_loss_grad, gaussian_loss_grad, q_loss_grad
-from .nn import atari_network, kernels, mlp
+from .nn import GaussianActorCritic, atari_network, kernels, mlp
 from .optim import rmsprop_step
 from .targets import n_step_returns, one_step_q_target, one_step_sarsa_target
 from . import traces
@@ -97,6 +101,14 @@ class RefasyncAdapter:
     def gaussian_loss_grad(mu, sigma2_in, v, a, R, beta, value_scale):
         _, d_mu, d_x, d_v = gaussian_loss_grad(mu, sigma2_in, v, a, R, beta, value_scale)
         return d_mu, d_x, d_v
+
+    @staticmethod
+    def gaussian_forward_backward(theta, obs, d_out, hidden, action_dim, spherical):
+        net = GaussianActorCritic(obs.shape[1], action_dim, hidden=tuple(hidden), spherical=spherical)
+        out, cache = net.forward(theta, obs)
+        d_theta = np.zeros_like(theta)
+        net.backward(theta, cache, d_out, d_theta)
+        return out, d_theta
 
     @staticmethod
     def mlp_forward_backward(theta, obs, d_out, hidden, n_actions, head):
@@ -297,6 +309,16 @@ def build_cases():
                         "R": rng_l.standard_normal(5), "beta": np.array(0.01), "value_scale": np.array(0.5)},
                        "logits in the hundreds and thousands: a softmax or log-softmax without the "
                        "max subtracted overflows (log pi of an unlikely action is about -2000)"))
+    rng_n = np.random.default_rng(13)
+    for spherical in (True, False):
+        net_g = GaussianActorCritic(3, 2, hidden=(8, 6), spherical=spherical)
+        cases.append(_case(f"network.gaussian_{'spherical' if spherical else 'per_dimension'}",
+                           "gaussian_forward_backward", "supp. Sec. 9 (the networks)", F64,
+                           {"theta": net_g.init(rng_n, np.float64), "obs": rng_n.standard_normal((4, 3)),
+                            "d_out": rng_n.standard_normal((4, net_g.n_outputs)), "hidden": np.array([8, 6]),
+                            "action_dim": np.array(2), "spherical": np.array(spherical)},
+                           "policy network (mu, sigma2_in) and value network, sharing nothing, in one "
+                           "flat vector: outputs and the accumulated d_theta"))
     rng_g = np.random.default_rng(12)
     for name, D, S, x_loc, x_scale, desc in [
         ("gaussian.spherical", 3, 1, 0.0, 1.0, "3 action dimensions, one sigma^2 for all (the paper's)"),
@@ -395,6 +417,7 @@ OUTPUT_NAMES = {
     "segment_returns": ("R",), "one_step_q_target": ("y",), "one_step_sarsa_target": ("y",),
     "q_loss_grad": ("dL/dq",), "a3c_loss_grad": ("dL/dlogits", "dL/dv"),
     "gaussian_loss_grad": ("dL/dmu", "dL/dsigma2_in", "dL/dv"),
+    "gaussian_forward_backward": ("out", "d_theta"),
     "mlp_forward_backward": ("out", "d_theta"), "atari_forward_backward": ("out", "d_theta"),
     "conv2d_forward_backward": ("y", "dx", "dw", "db"), "dense_forward_backward": ("y", "dx", "dw", "db"),
     "rmsprop_steps": ("theta", "g"), "q_target_update": ("y", "d_theta"),

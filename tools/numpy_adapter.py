@@ -294,6 +294,21 @@ def mlp_forward_backward(theta, obs, d_out, hidden, n_actions, head):
     return out, net.backward(theta, inputs, d_out)
 
 
+def gaussian_forward_backward(theta, obs, d_out, hidden, action_dim, spherical):
+    """Policy MLP (outputs mu, sigma2_in) then value MLP (output V), sharing nothing;
+    the policy's parameters come first in theta."""
+    theta, obs, d_out = _f64(theta), _f64(obs), _f64(d_out)
+    hidden = _hidden_sizes(hidden)
+    k = int(action_dim) + (1 if spherical else int(action_dim))
+    policy, value = _MLP(obs.shape[1], hidden, k), _MLP(obs.shape[1], hidden, 1)
+    n_pi = sum(int(np.prod(sh)) for sh in policy.shapes)
+    out_pi, in_pi = policy.forward(theta[:n_pi], obs)
+    out_v, in_v = value.forward(theta[n_pi:], obs)
+    d_theta = np.concatenate([policy.backward(theta[:n_pi], in_pi, d_out[:, :k]),
+                              value.backward(theta[n_pi:], in_v, d_out[:, k:])])
+    return np.concatenate([out_pi, out_v], axis=1), d_theta
+
+
 _ATARI_CONVS = [(16, 8, 4), (32, 4, 2)]  # (C_out, kernel, stride)
 _ATARI_FC = 256
 

@@ -117,6 +117,18 @@ def mlp_forward_backward(theta, obs, d_out, hidden, n_actions, head):
     return x.detach().numpy(), net.refasync_grad().numpy()
 
 
+def gaussian_forward_backward(theta, obs, d_out, hidden, action_dim, spherical):
+    k = action_dim + (1 if spherical else action_dim)
+    policy, value = MLP(obs.shape[1], hidden, k), MLP(obs.shape[1], hidden, 1)
+    n_pi = sum(p.numel() for p in policy.parameters())      # the policy's parameters come first
+    policy.load_refasync(theta[:n_pi])
+    value.load_refasync(theta[n_pi:])
+    x = t(obs)
+    out = torch.cat([policy(x), value(x)], dim=1)
+    out.backward(t(d_out))
+    return out.detach().numpy(), torch.cat([policy.refasync_grad(), value.refasync_grad()]).numpy()
+
+
 def q_target_update(theta, theta_minus, s, a, r, s_next, terminated, gamma, hidden, n_actions):
     online = MLP(s.shape[1], hidden, n_actions).load_refasync(theta)
     target = MLP(s.shape[1], hidden, n_actions).load_refasync(theta_minus)
