@@ -71,7 +71,8 @@ def build_parser():
                    help=f"{', '.join(ALGORITHMS)} (aliases q, sarsa, nq, a3c); default a3c")
     p.add_argument("--env", default="CartPole-v1", help="a gymnasium id with discrete actions "
                    "(ALE/* ids get the paper's Atari pipeline); default CartPole-v1")
-    p.add_argument("--workers", type=int, default=None, help="actor-learners (default: CPU cores)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="actor-learners (default: the preset's if it sets one, else the CPU cores)")
     p.add_argument("--steps", type=int, default=None, help="T_max, total agent steps (default: preset)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="run folder (default runs/<algo>-<env>-<time>)")
@@ -135,9 +136,11 @@ def available_cores():
 def resolve_config(args):
     algo = resolve_algo(args.algo)
     cfg = Config(algo=algo, env=args.env, seed=args.seed, deterministic=args.deterministic,
-                 workers=args.workers if args.workers is not None else available_cores())
-    for k, v in preset(algo, args.env).items():
+                 workers=available_cores())
+    for k, v in preset(algo, args.env).items():      # a preset may set the number of workers
         setattr(cfg, k, v)
+    if args.workers is not None:
+        cfg.workers = args.workers
     for k in HYPER:
         v = getattr(args, k, None)
         if v is not None:
