@@ -244,8 +244,15 @@ class EpisodeEnv:
     def state(self):
         """Everything needed to continue this environment exactly where it is, as a
         picklable dict: the ALE's own state for Atari, the whole gymnasium env
-        otherwise (classic control envs pickle, their random generator included)."""
-        env = self.env.state() if isinstance(self.env, AtariPipeline) else self.env
+        otherwise (classic control envs pickle, their random generator included);
+        None for envs that pickle only how they were made (gymnasium's EzPickle:
+        MuJoCo, Box2D), whose runs then resume with new episodes."""
+        if isinstance(self.env, AtariPipeline):
+            env = self.env.state()
+        elif isinstance(self.env.unwrapped, gym.utils.EzPickle):
+            return None     # MuJoCo, Box2D: they pickle their constructor arguments only
+        else:
+            env = self.env
         return {"env": env, "seed": self._seed, "obs": self._obs, "game_over": self._game_over,
                 "score": self.score, "length": self.length}
 

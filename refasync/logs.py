@@ -121,7 +121,9 @@ class RunRecorder:
         self._last_checkpoint = self._last_tick
         ep_path, pr_path = os.path.join(out_dir, "episodes.csv"), os.path.join(out_dir, "progress.csv")
         if resume:
-            kept = _keep_rows_up_to(ep_path, int(resume["T"]))
+            # an episode row holds T before the increment of its last step: T = the
+            # checkpoint's T is a step taken after the checkpoint
+            kept = _keep_rows_up_to(ep_path, int(resume["T"]) - 1)
             _keep_rows_up_to(pr_path, int(resume["T"]))
             for score in kept:
                 self._count_episode(score)
@@ -153,7 +155,9 @@ class RunRecorder:
     def open_tensorboard(self):
         """--tensorboard: event files in the run folder, CleanRL's tags, x = frames."""
         from tensorboardX import SummaryWriter
-        self.tb = SummaryWriter(logdir=self.out, flush_secs=10)
+        # on a resume, events written after the checkpoint by the run that stopped are hidden
+        purge = self._last_T * self.frames_per_step if self.resumes else None
+        self.tb = SummaryWriter(logdir=self.out, flush_secs=10, purge_step=purge)
 
     def episode(self, T, worker, score, length):
         self._count_episode(score)
@@ -311,8 +315,11 @@ def _keep_rows_up_to(path, T):
 
 
 def write_config(out_dir, cfg, extra):
-    with open(os.path.join(out_dir, "config.json"), "w") as f:
+    """config.json, written to a temporary file and renamed (a resume rewrites it)."""
+    path = os.path.join(out_dir, "config.json")
+    with open(path + ".tmp", "w") as f:
         json.dump({**cfg.to_dict(), **extra}, f, indent=2, sort_keys=True)
+    os.replace(path + ".tmp", path)
 
 
 def plot_learning_curve(out_dir, frames_per_step, title):

@@ -54,6 +54,7 @@ The adapter protocol: an object or module with any of these functions
 from __future__ import annotations
 
 import json
+import math
 import os
 
 import numpy as np
@@ -440,6 +441,8 @@ def errors(got, expected, atol):
         if e.size == 0:
             continue
         d = np.abs(g - e)
+        if not np.all(np.isfinite(g)):
+            return math.inf, math.inf          # NaN or Inf: never shown as a small error
         abs_err = max(abs_err, float(np.max(d)))
         floor = max(atol, 1e-6 * float(np.max(np.abs(e))), 1e-300)
         big = np.abs(e) >= floor

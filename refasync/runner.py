@@ -161,10 +161,14 @@ class Interleave:
             yield i, y
 
     def snapshot(self):
+        """The exact state, or None if an environment cannot give its own."""
+        envs = [ctx.env.state() for ctx in self.ctxs]
+        if any(e is None for e in envs):
+            return None
         return {"next": self.next, "workers": [
-            {"rng": ctx.rng.bit_generator.state, "env": ctx.env.state(), "carry": carry,
+            {"rng": ctx.rng.bit_generator.state, "env": env, "carry": carry,
              "thread_stat": None if ctx.thread_stat is None else ctx.thread_stat.copy()}
-            for ctx, carry in zip(self.ctxs, self.carry)]}
+            for ctx, carry, env in zip(self.ctxs, self.carry, envs)]}
 
     def close(self):
         for ctx in self.ctxs:
@@ -188,15 +192,20 @@ def run_deterministic(cfg, spec, theta0, recorder, restored=None):
     shared = deterministic_shared(cfg, theta0, restored)
     recorder.attach(shared)
     recorder.worker_started(0)
+    restored_snapshot = None if restored is None else restored.get("snapshot")
+    # until the first update the exact state is the one being resumed (a stop while the
+    # workers are built must not lose it)
+    recorder.snapshot = (lambda: restored_snapshot) if restored_snapshot is not None else None
     it = Interleave(cfg, spec, shared, lambda i, score, length: recorder.episode(shared.T.value, i, score, length),
-                    restored=None if restored is None else restored.get("snapshot"))
+                    restored=restored_snapshot)
     recorder.snapshot = it.snapshot
-    pending, clean = [], False
+    pending, clean, updates = [], False, 0
     handlers = {sig: signal.signal(sig, lambda signum, frame: pending.append(signum))
                 for sig in (signal.SIGINT, signal.SIGTERM)}
     stats = UpdateStats()
     try:
         for _, y in it:
+            updates += 1
             stats.add(y)
             if recorder.due():
                 recorder.stats(stats.message())
@@ -210,8 +219,13 @@ def run_deterministic(cfg, spec, theta0, recorder, restored=None):
         for sig, h in handlers.items():
             signal.signal(sig, h)
         # a failure inside a worker leaves it between two updates: nothing exact to save
-        final = it.snapshot() if clean else None
-        recorder.snapshot = (lambda: final) if clean else None
+        if clean:
+            final = it.snapshot()
+            recorder.snapshot = lambda: final
+        elif updates == 0 and restored_snapshot is not None:
+            recorder.snapshot = lambda: restored_snapshot    # nothing happened since the resume
+        else:
+            recorder.snapshot = None
         it.close()
     if pending:
         signal.raise_signal(pending[0])     # the caller's handler, now at an update boundary
@@ -272,7 +286,7 @@ def run_processes(cfg, spec, theta0, recorder, restored=None):
     shared = block.views()
     restore_shared(shared, theta0, restored)
     eps = restored["eps_finals"] if restored is not None else initial_epsilons(cfg)
-    resumes = int(restored["resumes"]) if restored is not None else 0
+    resumes = int(restored["resumes"]) + 1 if restored is not None else 0    # this start's resume count
     recorder.attach(shared)
     procs, conns = [None] * cfg.workers, [None] * cfg.workers
     done, restarts = set(), 0

@@ -183,7 +183,7 @@ def prepare_resume(args, argv):
     one line; nothing in the folder is changed before every check has passed."""
     import pickle
     from .envs import env_spec
-    from .logs import CHECKPOINT_FORMAT, load_checkpoint
+    from .logs import CHECKPOINT_FORMAT, RunRecorder, load_checkpoint
     from .runner import build_network
     run_dir = args.resume
     given = [a.split("=")[0] for a in argv if a.startswith("--")]
@@ -201,8 +201,16 @@ def prepare_resume(args, argv):
             d = json.load(f)
         cfg = Config.from_dict(d)
         obs_shape, n_actions = tuple(d["obs_shape"]), int(d["n_actions"])
-    except (ValueError, KeyError, TypeError) as e:
+    except (OSError, ValueError, KeyError, TypeError) as e:
         raise ConfigError(f"cannot resume {run_dir}: config.json is unreadable ({type(e).__name__})") from None
+    for name, columns in (("episodes.csv", RunRecorder.EPISODE_COLUMNS), ("progress.csv", RunRecorder.PROGRESS_COLUMNS)):
+        try:
+            with open(os.path.join(run_dir, name)) as f:
+                header = f.readline().strip().split(",")
+        except OSError as e:
+            raise ConfigError(f"cannot resume {run_dir}: {name} is unreadable ({e.strerror})") from None
+        if header != columns:
+            raise ConfigError(f"cannot resume {run_dir}: {name} is not a log this refasync writes")
     try:
         ckpt = load_checkpoint(os.path.join(run_dir, "checkpoint.npz"))
     except Exception as e:     # a truncated or foreign file: the user's input, not our bug
@@ -224,10 +232,10 @@ def prepare_resume(args, argv):
                           f"epsilons, the run {cfg.workers} workers")
     T = int(ckpt["T"])
     if args.steps is not None:
-        if args.steps <= T:
+        if args.steps < T:
             raise ConfigError(f"--steps {args.steps:,} does not extend the run: it is at T={T:,}")
         cfg.steps = args.steps
-    elif T >= cfg.steps:
+    if T > cfg.steps:           # the workers run while T <= T_max
         raise ConfigError(f"{run_dir} has finished (T={T:,} of --steps {cfg.steps:,}); give a larger "
                           "--steps to extend it")
     cfg.out = run_dir
@@ -278,7 +286,7 @@ def main(argv=None):
         else:
             cfg = resolve_config(args)
             spec = env_spec(cfg.env)
-            if cfg.network == "mlp" and len(spec[0]) != 1:
+            if cfg.network in ("mlp", "gaussian") and len(spec[0]) != 1:
                 raise ConfigError(f"{cfg.env} has image observations {spec[0]}; use an ALE/* id for the "
                                   "Atari network")
             if os.path.isdir(cfg.out) and os.listdir(cfg.out):
@@ -314,11 +322,14 @@ def main(argv=None):
     else:
         theta0 = restored["theta"]
         with open(os.path.join(cfg.out, "config.json")) as f:
-            command = json.load(f)["command"]
+            previous = json.load(f)
+        command = previous["command"]
+        resume_commands = previous.get("resume_commands", []) + [[sys.executable, "-m", "refasync.train"] + argv]
         print(f"  resuming at T={int(restored['T']):,} ({int(restored['resumes']) + 1} resume(s) so far"
               f"{'; the workers start new episodes' if restored.get('snapshot') is None else ', exactly'})")
     warm_up(net, theta0.dtype)
     write_config(cfg.out, cfg, {"refasync_version": __version__, "command": command,
+                 **({"resume_commands": resume_commands} if restored is not None else {}),
                  "obs_shape": list(spec[0]), "n_actions": spec[1], "frames_per_step": spec[2],
                  "n_params": net.n_params, "preset_sources": PRESET_SOURCES})
 

@@ -49,9 +49,16 @@ def main(argv=None):
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- then the training command")
     args = p.parse_args(argv)
     cmd = args.command[1:] if args.command[:1] == ["--"] else args.command
-    if "--out" not in cmd or cmd.index("--out") + 1 >= len(cmd):
-        p.error("the training command needs --out RUN_DIR")
-    progress = os.path.join(cmd[cmd.index("--out") + 1], "progress.csv")
+    run_dir = None
+    for i, arg in enumerate(cmd):
+        for flag in ("--out", "--resume"):
+            if arg == flag and i + 1 < len(cmd):
+                run_dir = cmd[i + 1]
+            elif arg.startswith(flag + "="):
+                run_dir = arg.split("=", 1)[1]
+    if run_dir is None:
+        p.error("the training command needs --out RUN_DIR (or --resume RUN_DIR)")
+    progress = os.path.join(run_dir, "progress.csv")
     column, limit = ("frames", args.frames) if args.frames is not None else ("T", args.steps)
 
     proc = subprocess.Popen(cmd)
@@ -67,8 +74,8 @@ def main(argv=None):
     except KeyboardInterrupt:
         proc.send_signal(signal.SIGTERM)
     rc = proc.wait()
-    # a run stopped on purpose by SIGTERM exits 143: that is the expected end here
-    return 0 if stopped and rc == 143 else rc
+    # a run stopped on purpose exits 143; killed by the signal before its handler was set, -15
+    return 0 if stopped and rc in (143, -signal.SIGTERM) else (128 - rc if rc < 0 else rc)
 
 
 if __name__ == "__main__":
