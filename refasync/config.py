@@ -127,6 +127,9 @@ PRESETS = {
                      eps_finals=(0.1, 0.01, 0.5), eps_probs=(0.4, 0.3, 0.3),
                      eps_anneal_steps=1_000_000, beta=0.01, value_scale=0.5,
                      steps=80_000_000),
+        # DECISION 1 (docs/implementation-details.md, docs/atari-experiments.md): with as many
+        # actor-learners as cores instead of the paper's 16 threads, A3C uses t_max 20.
+        "a3c": dict(t_max=20),
     },
 }
 
@@ -141,7 +144,8 @@ PRESET_SOURCES = {
                "paper Sec. 4 / supp. Sec. 7 equations",
     "max_grad_norm": "40: neither the paper nor the authors' e-mail (which says they 'didn't clip "
                      "losses'); the value of the public reproductions (chainerrl/pfrl, miyosuda)",
-    "t_max": "paper Sec. 8: t_max = 5 (the authors also mention 20); classic A3C: 20, tuned",
+    "t_max": "paper Sec. 8: t_max = 5 with 16 threads; atari A3C: 20 with one worker per core "
+             "(DECISION 1, measured on Pong: docs/atari-experiments.md); classic A3C: 20, tuned",
     "I_async_update": "paper Sec. 8: one-step methods update every 5 actions",
     "I_target": "paper Sec. 8: 40,000 frames = 10,000 agent steps at frame skip 4; classic: tuned",
     "eps_finals": "paper Sec. 8: final epsilon sampled from {0.1, 0.01, 0.5}",
