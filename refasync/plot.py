@@ -90,8 +90,9 @@ def load_run(path):
 
 
 def differing_settings(configs):
-    """The settings whose values are not the same in every config, in a stable order."""
-    keys = sorted({k for c in configs for k in c} - NOT_SETTINGS)
+    """The settings whose values are not the same in every config, in a stable order.
+    A setting some configs lack (written by an older refasync) is not compared."""
+    keys = sorted(set.intersection(*(set(c) for c in configs)) - NOT_SETTINGS)
     return [k for k in keys if len({json.dumps(c.get(k), sort_keys=True) for c in configs}) > 1]
 
 

@@ -59,6 +59,9 @@ def test_labels_name_only_what_differs(tmp_path):
                                               "t_max=20, workers=2"]
     # the same settings twice: the folder names tell them apart
     assert labels_for([a, a], configs[:1] * 2) == ["a", "a"]
+    # a setting only newer configs have is not a difference
+    newer = dict(configs[1], restart_workers=0)
+    assert labels_for([a, b], [configs[0], newer]) == ["workers=2", "workers=16"]
     d = fake_run(tmp_path / "d", [0], workers=16)
     labels = labels_for([a, b, d], configs[:2] + [json.load(open(os.path.join(d, "config.json")))])
     assert labels == ["workers=2 (a)", "workers=16 (b)", "workers=16 (d)"]
