@@ -168,3 +168,22 @@ def test_a_finished_run_is_extended_by_a_larger_steps(finished_run, tmp_path):
     config = json.load(open(os.path.join(run_dir, "config.json")))
     assert summary["T"] == 6000 and summary["resumes"] == 1 and config["steps"] == 6000
     assert len(episodes(run_dir)) > n_before
+
+
+def test_deterministic_resume_is_exact_on_atari_too(tmp_path):
+    """The ALE's own state (with its random state), the frame stack and the no-op stream."""
+    common = ["--algo", "a3c", "--env", "ALE/Pong-v5", "--steps", "4000", "--workers", "2",
+              "--deterministic", "--checkpoint-every", "0.3"]
+    whole, part = str(tmp_path / "whole"), str(tmp_path / "part")
+    r = train(*common, "--out", whole)
+    assert r.returncode == 0, r.stderr
+    p = start(*common, "--out", part)
+    wait_for_T(part, 1500)
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(60) == 143
+    assert 1500 <= int(np.load(os.path.join(part, "checkpoint.npz"))["T"]) < 4000
+    r = train("--resume", part)
+    assert r.returncode == 0 and "exactly" in r.stdout, r.stderr
+    a, b = np.load(os.path.join(whole, "checkpoint.npz")), np.load(os.path.join(part, "checkpoint.npz"))
+    np.testing.assert_array_equal(a["theta"], b["theta"])
+    assert episodes(whole) == episodes(part)
