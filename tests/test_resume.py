@@ -54,22 +54,19 @@ def folder_digest(run_dir):
             for name in sorted(os.listdir(run_dir))}
 
 
-@pytest.mark.parametrize("algo", ["sarsa", "a3c"])
-def test_deterministic_stop_and_resume_is_bitwise_the_uninterrupted_run(tmp_path, algo):
-    common = ["--algo", algo, "--steps", "60000", "--workers", "2", "--deterministic", "--seed", "5",
-              "--checkpoint-every", "0.2"]
+def stop_resume_and_compare(tmp_path, common, stop_at, steps):
+    """Run ``common`` whole, and again stopped with SIGTERM after T = stop_at and resumed:
+    the two must end bitwise equal (parameters, optimizer statistics, episode log)."""
     whole, part = str(tmp_path / "whole"), str(tmp_path / "part")
     r = train(*common, "--out", whole)
     assert r.returncode == 0, r.stderr
     p = start(*common, "--out", part)
-    wait_for_T(part, 15000)
+    wait_for_T(part, stop_at)
     p.send_signal(signal.SIGTERM)
     assert p.wait(60) == 143
-    stopped_at = int(np.load(os.path.join(part, "checkpoint.npz"))["T"])
-    assert 15000 <= stopped_at < 60000
+    assert stop_at <= int(np.load(os.path.join(part, "checkpoint.npz"))["T"]) < steps
     r = train("--resume", part)
-    assert r.returncode == 0, r.stderr
-    assert "exactly" in r.stdout
+    assert r.returncode == 0 and "exactly" in r.stdout, r.stderr
     a, b = np.load(os.path.join(whole, "checkpoint.npz")), np.load(os.path.join(part, "checkpoint.npz"))
     np.testing.assert_array_equal(a["theta"], b["theta"])
     np.testing.assert_array_equal(a["opt_stat"], b["opt_stat"])
@@ -77,6 +74,18 @@ def test_deterministic_stop_and_resume_is_bitwise_the_uninterrupted_run(tmp_path
     assert episodes(whole) == episodes(part)
     summary = json.load(open(os.path.join(part, "summary.json")))
     assert summary["resumes"] == 1 and summary["status"] == 0
+
+
+@pytest.mark.parametrize("algo", ["sarsa", "a3c"])
+def test_deterministic_stop_and_resume_is_bitwise_the_uninterrupted_run(tmp_path, algo):
+    stop_resume_and_compare(tmp_path, ["--algo", algo, "--steps", "60000", "--workers", "2", "--deterministic",
+                                       "--seed", "5", "--checkpoint-every", "0.2"], 15000, 60000)
+
+
+def test_deterministic_resume_is_exact_on_atari_too(tmp_path):
+    """The ALE's own state (with its random state), the frame stack and the no-op stream."""
+    stop_resume_and_compare(tmp_path, ["--algo", "a3c", "--env", "ALE/Pong-v5", "--steps", "4000", "--workers", "2",
+                                       "--deterministic", "--checkpoint-every", "0.3"], 1500, 4000)
 
 
 def test_a_run_killed_with_its_whole_process_group_resumes_to_the_end(tmp_path):
@@ -169,21 +178,3 @@ def test_a_finished_run_is_extended_by_a_larger_steps(finished_run, tmp_path):
     assert summary["T"] == 6000 and summary["resumes"] == 1 and config["steps"] == 6000
     assert len(episodes(run_dir)) > n_before
 
-
-def test_deterministic_resume_is_exact_on_atari_too(tmp_path):
-    """The ALE's own state (with its random state), the frame stack and the no-op stream."""
-    common = ["--algo", "a3c", "--env", "ALE/Pong-v5", "--steps", "4000", "--workers", "2",
-              "--deterministic", "--checkpoint-every", "0.3"]
-    whole, part = str(tmp_path / "whole"), str(tmp_path / "part")
-    r = train(*common, "--out", whole)
-    assert r.returncode == 0, r.stderr
-    p = start(*common, "--out", part)
-    wait_for_T(part, 1500)
-    p.send_signal(signal.SIGTERM)
-    assert p.wait(60) == 143
-    assert 1500 <= int(np.load(os.path.join(part, "checkpoint.npz"))["T"]) < 4000
-    r = train("--resume", part)
-    assert r.returncode == 0 and "exactly" in r.stdout, r.stderr
-    a, b = np.load(os.path.join(whole, "checkpoint.npz")), np.load(os.path.join(part, "checkpoint.npz"))
-    np.testing.assert_array_equal(a["theta"], b["theta"])
-    assert episodes(whole) == episodes(part)
