@@ -178,3 +178,12 @@ def test_a_finished_run_is_extended_by_a_larger_steps(finished_run, tmp_path):
     assert summary["T"] == 6000 and summary["resumes"] == 1 and config["steps"] == 6000
     assert len(episodes(run_dir)) > n_before
 
+
+
+def test_resumed_and_restarted_workers_draw_new_streams():
+    from refasync.runner import worker_seeds
+    first = [env_seed for _, env_seed in worker_seeds(3, 4)]
+    resumed = [env_seed for _, env_seed in worker_seeds(3, 4, (1,))]
+    restarted = [env_seed for _, env_seed in worker_seeds(3, 4, (1, 1))]
+    assert len(set(first) | set(resumed) | set(restarted)) == 12
+    assert first == [env_seed for _, env_seed in worker_seeds(3, 4, ())]    # a fresh run is unchanged
