@@ -152,9 +152,9 @@ def make_env(env_id, render_mode=None):
 
 
 @functools.lru_cache(maxsize=None)
-def env_spec(env_id):
+def _describe(env_id):
     """(observation shape, number of actions or action dimensions, frames per agent
-    step) of an environment id; ``is_continuous(env_id)`` tells which of the two."""
+    step, continuous) of an environment id, from one instance of it."""
     env = make_env(env_id)
     try:
         shape = env.observation_space.shape
@@ -162,22 +162,22 @@ def env_spec(env_id):
             raise ConfigError(f"environment {env_id!r} has observations of shape {shape}; "
                               "expected a vector or stacked frames")
         space = env.action_space
-        n = int(space.n) if isinstance(space, gym.spaces.Discrete) else int(space.shape[0])
-        return tuple(shape), n, FRAME_SKIP if is_atari(env_id) else 1
+        continuous = isinstance(space, gym.spaces.Box)
+        n = int(space.shape[0]) if continuous else int(space.n)
+        return tuple(shape), n, FRAME_SKIP if is_atari(env_id) else 1, continuous
     finally:
         env.close()
 
 
-@functools.lru_cache(maxsize=None)
+def env_spec(env_id):
+    """(observation shape, number of actions or action dimensions, frames per agent
+    step) of an environment id; ``is_continuous(env_id)`` tells which of the two."""
+    return _describe(env_id)[:3]
+
+
 def is_continuous(env_id):
     """Whether the environment's actions are a vector of reals (a gymnasium Box)."""
-    if is_atari(env_id):
-        return False
-    env = make_env(env_id)
-    try:
-        return isinstance(env.action_space, gym.spaces.Box)
-    finally:
-        env.close()
+    return _describe(env_id)[3]
 
 
 class EpisodeEnv:

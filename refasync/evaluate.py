@@ -3,8 +3,7 @@
 Every method acts greedily by default, as the evaluation at the end of
 ``refasync.train`` does: Q methods take argmax_a Q(s, a) (epsilon-greedy with
 --epsilon), A3C takes argmax_a pi(a|s), or mu with continuous actions (samples
-a ~ pi with --sample).  Scores
-are raw game scores.
+a ~ pi with --sample).  Scores are raw game scores.
 """
 from __future__ import annotations
 
@@ -27,12 +26,12 @@ def evaluate(cfg, net, theta, episodes, seed=0, epsilon=0.0, greedy=True, max_st
     cut after ``max_steps`` agent steps).  ``on_frame(rgb)``, if given, receives
     every frame the game shows (Atari: every emulator frame; otherwise the
     env's ``render()`` after the reset and after every step)."""
-    from .envs import AtariPipeline, make_env
+    from .envs import make_env
     atari = family(cfg.env) == "atari"
     env = make_env(cfg.env, render_mode="rgb_array" if on_frame is not None and not atari else None)
     if on_frame is not None and atari:
-        env.on_frame = on_frame
-    show = on_frame if on_frame is not None and not isinstance(env, AtariPipeline) else None
+        env.on_frame = on_frame             # every emulator frame, from inside the action repeat
+    show = None if atari else on_frame      # otherwise render() after the reset and each step
     rng = np.random.default_rng(seed)
     scores = []
     try:

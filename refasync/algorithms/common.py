@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..losses import a3c_loss_grad, gaussian_loss_grad
+from ..nn.kernels import softplus_forward
 from ..optim import (clip_coefficient, grad_norm, linear_lr, momentum_sgd_step, rmsprop_step,
                      sweep_parts)
 
@@ -123,9 +124,10 @@ class GaussianPolicy:
     def sample(self, params, rng):
         """a = mu + sigma * z, z ~ N(0, I): NOT clipped here (the log-probability is of
         this a); the environment wrapper clips it to the action bounds."""
-        mu, x = params[:self.D], params[self.D:]
-        sigma = np.sqrt(np.logaddexp(0.0, x))
-        return mu + sigma * rng.standard_normal(self.D)
+        mu, x = params[:self.D], np.ascontiguousarray(params[self.D:])
+        sigma2 = np.empty_like(x)
+        softplus_forward(sigma2, x)
+        return mu + np.sqrt(sigma2) * rng.standard_normal(self.D)
 
     def loss_grad(self, params, v, a, R, beta, value_scale):
         terms, d_mu, d_x, d_v = gaussian_loss_grad(params[:, :self.D], params[:, self.D:], v,
