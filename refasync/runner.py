@@ -118,10 +118,10 @@ class Interleave:
     per-thread optimizer statistic, and whose turn is next; ``restored`` is such
     a snapshot to continue from."""
 
-    def __init__(self, cfg, spec, shared, on_episode, watch_env=None, restored=None):
+    def __init__(self, cfg, spec, shared, on_episode, watch_env=None, restored=None, eps_finals=None):
         self.gens, self.ctxs, self.carry = [], [], [None] * cfg.workers
         self.next = restored["next"] if restored else 0
-        eps = initial_epsilons(cfg)
+        eps = initial_epsilons(cfg) if eps_finals is None else eps_finals
         try:
             for i in range(cfg.workers):
                 w = restored["workers"][i] if restored else None
@@ -196,8 +196,9 @@ def run_deterministic(cfg, spec, theta0, recorder, restored=None):
     # until the first update the exact state is the one being resumed (a stop while the
     # workers are built must not lose it)
     recorder.snapshot = (lambda: restored_snapshot) if restored_snapshot is not None else None
+    recorder.eps_finals = eps = initial_epsilons(cfg)     # saved with every checkpoint
     it = Interleave(cfg, spec, shared, lambda i, score, length: recorder.episode(shared.T.value, i, score, length),
-                    restored=restored_snapshot)
+                    restored=restored_snapshot, eps_finals=eps)
     recorder.snapshot = it.snapshot
     pending, clean, updates = [], False, 0
     handlers = {sig: signal.signal(sig, lambda signum, frame: pending.append(signum))
@@ -287,6 +288,7 @@ def run_processes(cfg, spec, theta0, recorder, restored=None):
     restore_shared(shared, theta0, restored)
     eps = restored["eps_finals"] if restored is not None else initial_epsilons(cfg)
     resumes = int(restored["resumes"]) + 1 if restored is not None else 0    # this start's resume count
+    recorder.eps_finals = eps                        # saved with every checkpoint
     recorder.attach(shared)
     procs, conns = [None] * cfg.workers, [None] * cfg.workers
     done, restarts = set(), 0

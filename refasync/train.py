@@ -64,6 +64,11 @@ hidden_sizes = comma_list(int, lambda h: h > 0, "64,64")
 float_list = comma_list(float, lambda v: 0.0 <= v <= 1.0, "0.1,0.01,0.5 (values in [0, 1])")
 
 
+# the flags a --resume may be given: the run's settings come from its folder
+RESUME_FLAGS = ("--resume", "--steps", "--no-progress", "--eval-episodes", "--checkpoint-every",
+                "--restart-workers", "--tensorboard")
+
+
 def build_parser():
     p = OneLineParser(prog="python -m refasync.train",
                       description="Train one of the asynchronous algorithms of Mnih et al. 2016.")
@@ -81,7 +86,7 @@ def build_parser():
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--resume", metavar="RUN_DIR", default=None,
                    help="continue a stopped or finished run from its checkpoint; only --steps (to "
-                        "extend it) and --no-progress, --eval-episodes may be given with it")
+                        f"extend it) and {', '.join(RESUME_FLAGS[2:])} may be given with it")
     p.add_argument("--tensorboard", action="store_true",
                    help="also write TensorBoard event files in the run folder (needs the tensorboard "
                         "extra: pip install 'refasync[tensorboard]')")
@@ -174,10 +179,6 @@ def print_config(cfg, spec, n_params):
     print(f"  run folder: {cfg.out}   (steps count agent steps; 1 step = {fps} frame(s))")
 
 
-RESUME_FLAGS = ("--resume", "--steps", "--no-progress", "--eval-episodes", "--checkpoint-every",
-                "--restart-workers", "--tensorboard")
-
-
 def prepare_resume(args, argv):
     """(cfg, spec, restored) of the run folder ``args.resume``, or ConfigError with
     one line; nothing in the folder is changed before every check has passed."""
@@ -190,9 +191,8 @@ def prepare_resume(args, argv):
     other = [a for a in given if a not in RESUME_FLAGS]
     if other:
         raise ConfigError(f"--resume continues {run_dir} with its own settings; only --steps (to extend "
-                          f"it) and the logging and run options --no-progress, --eval-episodes, --checkpoint-every, "
-                          f"--restart-workers, --tensorboard may be given, "
-                          f"not {other[0]}")
+                          f"it) and the logging and run options {', '.join(RESUME_FLAGS[2:])} may be "
+                          f"given, not {other[0]}")
     for name in ("config.json", "checkpoint.npz", "episodes.csv", "progress.csv"):
         if not os.path.isfile(os.path.join(run_dir, name)):
             raise ConfigError(f"cannot resume {run_dir}: it has no {name}")
@@ -241,6 +241,7 @@ def prepare_resume(args, argv):
     cfg.out = run_dir
     validate(cfg)
     restored = dict(ckpt)
+    restored["config_json"] = d          # the folder's config.json as it was: its commands
     restored["snapshot"] = None
     if cfg.deterministic and "worker_states" in ckpt:
         try:
@@ -264,13 +265,18 @@ def warm_up(net, dtype):
     optim.rmsprop_step(z, z.copy(), z, 0.0, 0.99, 0.1, 1.0)
     optim.momentum_sgd_step(z, z.copy(), z, 0.0, 0.99, 1.0)
     optim.grad_norm(z)
+    if net.head == "gaussian":
+        from .nn.kernels import softplus_backward, softplus_forward
+        x = np.zeros(1)
+        softplus_forward(x, x.copy())
+        softplus_backward(x, x.copy(), x.copy())
 
 
 def main(argv=None):
     from .config import family
     from .envs import env_spec
     from .logs import RunFolderError, RunRecorder, plot_learning_curve, save_checkpoint, write_config
-    from .runner import WorkerFailed, build_network, initial_epsilons, run_deterministic, run_processes
+    from .runner import WorkerFailed, build_network, run_deterministic, run_processes
     from .algorithms.common import NonFiniteError
 
     parser = build_parser()
@@ -321,8 +327,7 @@ def main(argv=None):
         command = [sys.executable, "-m", "refasync.train"] + argv
     else:
         theta0 = restored["theta"]
-        with open(os.path.join(cfg.out, "config.json")) as f:
-            previous = json.load(f)
+        previous = restored["config_json"]
         command = previous["command"]
         resume_commands = previous.get("resume_commands", []) + [[sys.executable, "-m", "refasync.train"] + argv]
         print(f"  resuming at T={int(restored['T']):,} ({int(restored['resumes']) + 1} resume(s) so far"
@@ -334,7 +339,6 @@ def main(argv=None):
                  "n_params": net.n_params, "preset_sources": PRESET_SOURCES})
 
     recorder = RunRecorder(cfg.out, cfg, spec[2], progress=not args.no_progress, resume=restored)
-    recorder.eps_finals = restored["eps_finals"] if restored is not None else initial_epsilons(cfg)
     if args.tensorboard:
         recorder.open_tensorboard()
     checkpoint = os.path.join(cfg.out, "checkpoint.npz")
