@@ -128,10 +128,17 @@ PRESETS = {
                      eps_anneal_steps=1_000_000, beta=0.01, value_scale=0.5,
                      steps=80_000_000),
         # DECISION 1 (docs/implementation-details.md, docs/atari-experiments.md): with as many
-        # actor-learners as cores instead of the paper's 16 threads, A3C uses t_max 20.
+        # actor-learners as cores instead of the paper's 16 threads, A3C uses t_max 20 --
+        # while there are few of them (LONG_SEGMENT_MAX_WORKERS; preset() gives 5 above).
         "a3c": dict(t_max=20),
     },
 }
+
+# DECISION 1's bound: a worker's gradient is applied after about (N - 1) other updates, each of
+# t_max steps. On Pong, (N - 1) * t_max = 20 (2 workers, t_max 20) and 75 (16 workers, t_max 5)
+# learned; 300 (16 workers, t_max 20) killed the network. t_max 20 is kept while
+# (N - 1) * 20 <= 75, i.e. up to 4 workers; beyond, the paper's 5.
+LONG_SEGMENT_MAX_WORKERS = 4
 
 PRESET_SOURCES = {
     "gamma": "paper Sec. 8: discount 0.99",
@@ -144,8 +151,8 @@ PRESET_SOURCES = {
                "paper Sec. 4 / supp. Sec. 7 equations",
     "max_grad_norm": "40: neither the paper nor the authors' e-mail (which says they 'didn't clip "
                      "losses'); the value of the public reproductions (chainerrl/pfrl, miyosuda)",
-    "t_max": "paper Sec. 8: t_max = 5 with 16 threads; atari A3C: 20 with one worker per core "
-             "(DECISION 1, measured on Pong: docs/atari-experiments.md); classic A3C: 20, tuned",
+    "t_max": "paper Sec. 8: t_max = 5 with 16 threads; atari A3C: 20 with one worker per core, "
+             "up to 4 workers (DECISION 1, measured on Pong: docs/atari-experiments.md); classic A3C: 20, tuned",
     "I_async_update": "paper Sec. 8: one-step methods update every 5 actions",
     "I_target": "paper Sec. 8: 40,000 frames = 10,000 agent steps at frame skip 4; classic: tuned",
     "eps_finals": "paper Sec. 8: final epsilon sampled from {0.1, 0.01, 0.5}",
@@ -172,14 +179,17 @@ def family(env_id):
     return "continuous" if is_continuous(env_id) else "classic"
 
 
-def preset(algo, env_id):
-    """The preset values for an algorithm on an environment family."""
+def preset(algo, env_id, workers=None):
+    """The preset values for an algorithm on an environment family (and number of workers)."""
     fam = family(env_id)
     if fam == "continuous" and algo != "a3c":
         raise ConfigError(f"{env_id} has continuous actions: the value-based methods need discrete "
                           "actions; use --algo a3c")
     p = PRESETS[fam]
-    return {**p["_all"], **p.get(algo, {})}
+    values = {**p["_all"], **p.get(algo, {})}
+    if fam == "atari" and algo == "a3c" and workers is not None and workers > LONG_SEGMENT_MAX_WORKERS:
+        values["t_max"] = p["_all"]["t_max"]          # DECISION 1's bound: the paper's 5
+    return values
 
 
 def resolve_algo(name):

@@ -140,12 +140,11 @@ def available_cores():
 
 def resolve_config(args):
     algo = resolve_algo(args.algo)
+    workers = args.workers if args.workers is not None else available_cores()
     cfg = Config(algo=algo, env=args.env, seed=args.seed, deterministic=args.deterministic,
-                 workers=available_cores())
-    for k, v in preset(algo, args.env).items():      # a preset may set the number of workers
+                 workers=workers)
+    for k, v in preset(algo, args.env, workers).items():
         setattr(cfg, k, v)
-    if args.workers is not None:
-        cfg.workers = args.workers
     for k in HYPER:
         v = getattr(args, k, None)
         if v is not None:

@@ -109,6 +109,21 @@ def test_life_loss_terminal_keeps_playing_the_same_game():
     env.close()
 
 
+@pytest.mark.parametrize("workers, t_max", [(1, 20), (2, 20), (4, 20), (5, 5), (16, 5), (64, 5)])
+def test_atari_a3c_t_max_follows_the_number_of_workers(tmp_path, workers, t_max):
+    """DECISION 1's bound: t_max 20 while (N - 1) * 20 <= 75, the staleness measured safe."""
+    from refasync.train import build_parser, resolve_config
+    args = build_parser().parse_args(["--algo", "a3c", "--env", "ALE/Pong-v5", "--workers", str(workers),
+                                      "--out", str(tmp_path / "run")])
+    assert resolve_config(args).t_max == t_max
+    args = build_parser().parse_args(["--env", "ALE/Pong-v5", "--workers", str(workers), "--t-max", "7",
+                                      "--out", str(tmp_path / "run")])
+    assert resolve_config(args).t_max == 7                    # a flag always wins
+    args = build_parser().parse_args(["--algo", "nq", "--env", "ALE/Pong-v5", "--workers", str(workers),
+                                      "--out", str(tmp_path / "run")])
+    assert resolve_config(args).t_max == 5                    # only A3C's segment depends on N
+
+
 @pytest.mark.parametrize("algo", ["q", "sarsa", "nq", "a3c"])
 def test_smoke_run_on_pong(tmp_path, algo):
     out = tmp_path / algo
