@@ -58,6 +58,7 @@ class Config:
     value_scale: float = 0.5
     # environment and network
     clip_rewards: bool = False
+    reward_scale: float = 1.0            # the learner sees reward_scale * r (ADDITION 15)
     life_loss_terminal: bool = False     # Atari: a lost life ends the episode for learning
     network: str = "mlp"                 # "mlp", "atari" or "gaussian" (continuous actions, A3C)
     hidden: tuple = (64, 64)
@@ -232,6 +233,7 @@ def validate(cfg):
         raise ConfigError("--rms-alpha and --momentum must be in [0, 1)")
     if cfg.rms_eps <= 0:
         raise ConfigError(f"--rms-eps must be positive, got {cfg.rms_eps!r}")
+    positive("reward_scale", integer=False)
     if cfg.max_grad_norm < 0 or cfg.beta < 0 or cfg.value_scale < 0:
         raise ConfigError("--max-grad-norm, --beta and --value-scale must be >= 0")
     if len(cfg.eps_finals) != len(cfg.eps_probs) or abs(sum(cfg.eps_probs) - 1) > 1e-9:

@@ -181,10 +181,11 @@ def is_continuous(env_id):
 
 
 class EpisodeEnv:
-    """The worker's view of its environment: clipped rewards, raw scores logged.
+    """The worker's view of its environment: clipped or scaled rewards, raw scores logged.
 
     ``step`` returns (s', r, terminal, truncated) where r is the reward the
-    learner sees (clipped to [-1, 1] when ``clip_rewards``, ADDITION 7) and the
+    learner sees (clipped to [-1, 1] when ``clip_rewards``, ADDITION 7, then
+    multiplied by ``reward_scale``, ADDITION 15) and the
     raw reward is added to the game score reported through ``on_episode``
     (score, length) when the game ends.
 
@@ -194,9 +195,10 @@ class EpisodeEnv:
     score is the whole game's.
     """
 
-    def __init__(self, env, seed, clip_rewards, on_episode, life_loss_terminal=False):
+    def __init__(self, env, seed, clip_rewards, on_episode, life_loss_terminal=False, reward_scale=1.0):
         self.env = env
         self.clip_rewards = clip_rewards
+        self.reward_scale = reward_scale
         self.on_episode = on_episode
         self.life_loss_terminal = life_loss_terminal and hasattr(env.unwrapped, "ale")
         self._seed = seed
@@ -239,6 +241,8 @@ class EpisodeEnv:
         elif self._lives() < lives:
             terminated = True             # ADDITION 13: terminal for learning only
         r = min(1.0, max(-1.0, float(reward))) if self.clip_rewards else float(reward)  # ADDITION 7: reward clipping
+        if self.reward_scale != 1.0:
+            r *= self.reward_scale          # ADDITION 15: reward scaling
         return self._obs, r, bool(terminated), bool(truncated)
 
     def state(self):

@@ -74,8 +74,8 @@ def build_parser():
                       description="Train one of the asynchronous algorithms of Mnih et al. 2016.")
     p.add_argument("--algo", default="a3c",
                    help=f"{', '.join(ALGORITHMS)} (aliases q, sarsa, nq, a3c); default a3c")
-    p.add_argument("--env", default="CartPole-v1", help="a gymnasium id with discrete actions "
-                   "(ALE/* ids get the paper's Atari pipeline); default CartPole-v1")
+    p.add_argument("--env", default="CartPole-v1", help="a gymnasium id (ALE/* ids get the paper's Atari "
+                   "pipeline; a Box action space A3C's Gaussian policy); default CartPole-v1")
     p.add_argument("--workers", type=int, default=None,
                    help="actor-learners (default: the preset's if it sets one, else the CPU cores)")
     p.add_argument("--steps", type=int, default=None, help="T_max, total agent steps (default: preset)")
@@ -106,6 +106,8 @@ def build_parser():
     h.add_argument("--i-async-update", dest="I_async_update", type=int)
     h.add_argument("--beta", type=float, help="entropy weight (A3C)")
     h.add_argument("--value-scale", dest="value_scale", type=float)
+    h.add_argument("--reward-scale", dest="reward_scale", type=float,
+                   help="the learner sees reward-scale * r; scores stay raw")
     h.add_argument("--max-grad-norm", dest="max_grad_norm", type=float, help="0 disables clipping")
     h.add_argument("--optimizer", choices=OPTIMIZERS)
     h.add_argument("--rms-alpha", dest="rms_alpha", type=float)
@@ -127,7 +129,8 @@ def build_parser():
 
 HYPER = ("steps", "lr", "gamma", "t_max", "I_target", "I_async_update", "beta", "value_scale",
          "max_grad_norm", "optimizer", "rms_alpha", "rms_eps", "lr_anneal", "eps_anneal_steps",
-         "hidden", "dtype", "life_loss_terminal", "eps_finals", "eps_probs", "sigma_per_dimension")
+         "hidden", "dtype", "life_loss_terminal", "eps_finals", "eps_probs", "sigma_per_dimension",
+         "reward_scale")
 
 
 def available_cores():
@@ -174,6 +177,7 @@ def print_config(cfg, spec, n_params):
     keys += ["t_max"] if cfg.algo == "n-step-q" else []
     keys += ["I_async_update"] if cfg.algo.startswith("one-step") else []
     keys += ["hidden"] if cfg.network in ("mlp", "gaussian") else ["clip_rewards"]
+    keys += ["reward_scale"] if cfg.reward_scale != 1.0 else []
     print("  " + "  ".join(f"{k}={getattr(cfg, k)}" for k in keys))
     print(f"  run folder: {cfg.out}   (steps count agent steps; 1 step = {fps} frame(s))")
 

@@ -72,6 +72,7 @@ def test_tiny_training_run_writes_the_run_folder(tmp_path, algo):
     (["--steps", "ten"], "invalid int value"),
     (["--seed", "-1"], "--seed"),
     (["--max-grad-norm", "nan"], "finite"),
+    (["--reward-scale", "0"], "--reward-scale"),
     (["--out", "/dev/null/x"], "cannot"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, expect):
@@ -332,6 +333,22 @@ def test_a3c_trains_on_continuous_actions_and_the_q_methods_refuse_them(tmp_path
     for algo in ("q", "sarsa", "nq"):
         r = run(train_args(tmp_path, "--algo", algo, "--env", "Pendulum-v1", name=f"q-{algo}"))
         assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--algo a3c" in r.stderr
+
+
+def test_reward_scale_changes_what_the_learner_sees_not_the_score():
+    """ADDITION 15: the learner's reward is reward_scale * r; the logged score stays raw."""
+    from refasync.envs import EpisodeEnv, make_env
+    scores = []
+    raw = EpisodeEnv(make_env("Pendulum-v1"), 3, False, lambda score, n: scores.append(score))
+    scaled = EpisodeEnv(make_env("Pendulum-v1"), 3, False, lambda score, n: scores.append(score),
+                        reward_scale=0.01)
+    raw.reset(), scaled.reset()
+    for t in range(200):
+        a = np.array([2.5 * np.sin(t / 7.0)])
+        _, r, _, truncated = raw.step(a)
+        _, r_scaled, _, truncated_too = scaled.step(a)
+        assert r < 0 and r_scaled == 0.01 * r and truncated == truncated_too
+    assert truncated and len(scores) == 2 and scores[0] == scores[1] < -100
 
 
 def test_a3c_on_a_mujoco_task(tmp_path):
