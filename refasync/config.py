@@ -63,6 +63,7 @@ class Config:
     network: str = "mlp"                 # "mlp", "atari" or "gaussian" (continuous actions, A3C)
     hidden: tuple = (64, 64)
     sigma_per_dimension: bool = False    # gaussian: one sigma^2 per action dimension (paper: one for all)
+    linear_mu: bool = False              # gaussian: the paper's linear mu (default: tanh, DEVIATION 7)
     dtype: str = "float32"
     # logging
     progress_interval: float = 1.0       # seconds between progress.csv rows
@@ -114,12 +115,13 @@ PRESETS = {
         "a3c": dict(steps=500_000, lr=1e-3, t_max=20, beta=0.01, value_scale=0.5),
     },
     # Continuous actions (a gymnasium Box), A3C only: the paper's supplementary Sec. 9.
-    # PROVISIONAL: lr, t_max and steps are not tuned yet (issue 12).
+    # DECISION 4 (docs/implementation-details.md): reward_scale 1e-3 and the tanh mean,
+    # measured on Pendulum-v1 (the linear mean drifts out of the bounds and stays there).
     "continuous": {
         "_all": dict(gamma=0.99, lr_anneal=True, optimizer="shared_rmsprop", rms_alpha=0.99,
                      rms_eps=0.1, max_grad_norm=40.0, network="gaussian", hidden=(200, 128),
-                     clip_rewards=False, beta=1e-4, value_scale=0.5, t_max=20, lr=1e-4,
-                     steps=2_000_000),
+                     clip_rewards=False, reward_scale=1e-3, linear_mu=False, beta=1e-4,
+                     value_scale=0.5, t_max=20, lr=7e-4, steps=2_000_000),
     },
     "atari": {
         "_all": dict(gamma=0.99, lr=7e-4, lr_anneal=True, optimizer="shared_rmsprop",
@@ -144,7 +146,8 @@ LONG_SEGMENT_MAX_WORKERS = 4
 PRESET_SOURCES = {
     "gamma": "paper Sec. 8: discount 0.99",
     "lr": "atari: 7e-4, the authors' e-mail (muupan/async-rl wiki; the paper sweeps "
-          "LogUniform(1e-4, 1e-2)); classic: tuned on CartPole-v1",
+          "LogUniform(1e-4, 1e-2)); continuous: 7e-4, measured on Pendulum-v1 (DECISION 4); "
+          "classic: tuned on CartPole-v1",
     "lr_anneal": "paper Sec. 8: learning rate annealed linearly to 0",
     "optimizer": "paper Sec. 4/7: shared RMSProp is the most robust",
     "rms_alpha": "paper Sec. 8: RMSProp decay 0.99",
@@ -153,7 +156,8 @@ PRESET_SOURCES = {
     "max_grad_norm": "40: neither the paper nor the authors' e-mail (which says they 'didn't clip "
                      "losses'); the value of the public reproductions (chainerrl/pfrl, miyosuda)",
     "t_max": "paper Sec. 8: t_max = 5 with 16 threads; atari A3C: 20 with one worker per core, "
-             "up to 4 workers (DECISION 1, measured on Pong: docs/atari-experiments.md); classic A3C: 20, tuned",
+             "up to 4 workers (DECISION 1, measured on Pong: docs/atari-experiments.md); classic A3C: 20, tuned; "
+             "continuous: 20, the classic value (the paper batches whole episodes)",
     "I_async_update": "paper Sec. 8: one-step methods update every 5 actions",
     "I_target": "paper Sec. 8: 40,000 frames = 10,000 agent steps at frame skip 4; classic: tuned",
     "eps_finals": "paper Sec. 8: final epsilon sampled from {0.1, 0.01, 0.5}",
@@ -164,11 +168,16 @@ PRESET_SOURCES = {
     "clip_rewards": "DQN's rule (Mnih et al. 2015; paper Sec. 8: 'the same input preprocessing'), "
                     "confirmed by the authors' e-mail: rewards clipped to [-1, 1] on Atari",
     "life_loss_terminal": "off: the paper does not say; DQN-2015 used it (option)",
+    "reward_scale": "continuous: 1e-3, measured on Pendulum-v1 (DECISION 4; chainerrl's A3C for "
+                    "continuous control uses the same); the paper does not say (ADDITION 15)",
+    "linear_mu": "continuous: off, tanh mean (DEVIATION 7, measured on Pendulum-v1); the paper's "
+                 "linear mean is --linear-mu",
     "network": "paper Sec. 8: the Atari network; an MLP for vector observations; supp. Sec. 9: "
                "separate Gaussian-policy and value networks for continuous actions",
     "beta": "paper Sec. 8: entropy weight 0.01; continuous: 1e-4 (supp. Sec. 9)",
     "steps": "atari: 80M agent steps = 320M frames, the authors' e-mail: '320 million frames "
-             "... for one-day results' (not in the paper's text); classic: tuned",
+             "... for one-day results' (not in the paper's text); classic: tuned; continuous: 2M, "
+             "enough for Pendulum-v1 and InvertedPendulum-v5 (README)",
 }
 
 

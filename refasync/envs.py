@@ -164,7 +164,8 @@ def _describe(env_id):
         space = env.action_space
         continuous = isinstance(space, gym.spaces.Box)
         n = int(space.shape[0]) if continuous else int(space.n)
-        return tuple(shape), n, FRAME_SKIP if is_atari(env_id) else 1, continuous
+        bounded = continuous and bool(np.all(np.isfinite(space.low)) and np.all(np.isfinite(space.high)))
+        return tuple(shape), n, FRAME_SKIP if is_atari(env_id) else 1, continuous, bounded
     finally:
         env.close()
 
@@ -178,6 +179,24 @@ def env_spec(env_id):
 def is_continuous(env_id):
     """Whether the environment's actions are a vector of reals (a gymnasium Box)."""
     return _describe(env_id)[3]
+
+
+def has_bounded_actions(env_id):
+    """Whether the environment's actions are a Box with finite bounds."""
+    return _describe(env_id)[4]
+
+
+def box_action(a, box, normalized):
+    """The action the environment receives for the policy's real vector ``a``.
+
+    normalized (DEVIATION 7, tanh mean): the policy acts in [-1, 1]^D, mapped affinely
+    onto [low, high]: low + (clip(a, -1, 1) + 1) (high - low) / 2.  Otherwise (the
+    paper's linear mean) ``a`` is in the environment's units, clipped to [low, high]
+    (ADDITION 14).  Either way the clipping happens here only: the log-probability
+    is of the unclipped a."""
+    if normalized:
+        return box.low + (np.clip(a, -1.0, 1.0) + 1.0) * ((box.high - box.low) / 2.0)
+    return np.clip(a, box.low, box.high)
 
 
 class EpisodeEnv:
@@ -195,8 +214,10 @@ class EpisodeEnv:
     score is the whole game's.
     """
 
-    def __init__(self, env, seed, clip_rewards, on_episode, life_loss_terminal=False, reward_scale=1.0):
+    def __init__(self, env, seed, clip_rewards, on_episode, life_loss_terminal=False, reward_scale=1.0,
+                 normalized_actions=False):
         self.env = env
+        self.normalized_actions = normalized_actions
         self.clip_rewards = clip_rewards
         self.reward_scale = reward_scale
         self.on_episode = on_episode
@@ -227,8 +248,8 @@ class EpisodeEnv:
 
     def step(self, a):
         lives = self._lives()
-        if self._box is not None:      # ADDITION 14: a sampled action is clipped to the bounds here only
-            a = np.clip(a, self._box.low, self._box.high)
+        if self._box is not None:      # ADDITION 14 / DEVIATION 7: clipped (and mapped) here only
+            a = box_action(a, self._box, self.normalized_actions)
         else:
             a = int(a)
         obs, reward, terminated, truncated, _ = self.env.step(a)

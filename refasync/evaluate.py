@@ -26,7 +26,7 @@ def evaluate(cfg, net, theta, episodes, seed=0, epsilon=0.0, greedy=True, max_st
     cut after ``max_steps`` agent steps).  ``on_frame(rgb)``, if given, receives
     every frame the game shows (Atari: every emulator frame; otherwise the
     env's ``render()`` after the reset and after every step)."""
-    from .envs import make_env
+    from .envs import box_action, make_env
     atari = family(cfg.env) == "atari"
     env = make_env(cfg.env, render_mode="rgb_array" if on_frame is not None and not atari else None)
     if on_frame is not None and atari:
@@ -45,8 +45,9 @@ def evaluate(cfg, net, theta, episodes, seed=0, epsilon=0.0, greedy=True, max_st
                 if net.head == "q":
                     a = epsilon_greedy(out[0], epsilon, rng)
                 elif net.head == "gaussian":              # act with mu, or sample N(mu, sigma^2)
-                    a = out[0, :net.n_actions] if greedy else GaussianPolicy(net).sample(out[0, :-1], rng)
-                    a = np.clip(a, env.action_space.low, env.action_space.high)
+                    pi = GaussianPolicy(net)
+                    a = pi.mean(out[0, :-1]) if greedy else pi.sample(out[0, :-1], rng)
+                    a = box_action(a, env.action_space, net.bounded_mean)
                 else:
                     logits = net.split(out)[0][0]
                     a = int(np.argmax(logits)) if greedy else sample_action(logits, rng)

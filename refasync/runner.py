@@ -46,7 +46,7 @@ class WorkerFailed(RuntimeError):
 def build_network(cfg, obs_shape, n_actions):
     if cfg.network == "gaussian":
         return GaussianActorCritic(int(np.prod(obs_shape)), n_actions, hidden=cfg.hidden,
-                                   spherical=not cfg.sigma_per_dimension)
+                                   spherical=not cfg.sigma_per_dimension, bounded_mean=not cfg.linear_mu)
     if cfg.network == "atari":
         return atari_network(n_actions, cfg.head, frames=obs_shape[0], size=obs_shape[1])
     return mlp(int(np.prod(obs_shape)), n_actions, cfg.head, hidden=cfg.hidden)
@@ -78,7 +78,7 @@ def make_worker(worker_id, cfg, spec, shared, on_episode, eps_final=None, stream
     obs_shape, n_actions, _ = spec
     rng, env_seed = worker_seeds(cfg.seed, cfg.workers, tuple(stream))[worker_id]
     env = EpisodeEnv(make_env(cfg.env), env_seed, cfg.clip_rewards, on_episode, cfg.life_loss_terminal,
-                     cfg.reward_scale)
+                     cfg.reward_scale, normalized_actions=cfg.network == "gaussian" and not cfg.linear_mu)
     ctx = WorkerContext(worker_id, cfg, build_network(cfg, obs_shape, n_actions), env, rng, shared,
                         eps_final=None if eps_final is None or np.isnan(eps_final) else float(eps_final))
     return WORKERS[cfg.algo](ctx), ctx

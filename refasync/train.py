@@ -120,6 +120,9 @@ def build_parser():
                    help="their probabilities, e.g. 0.4,0.3,0.3")
     h.add_argument("--hidden", type=hidden_sizes, help="MLP hidden sizes, e.g. 64,64")
     h.add_argument("--dtype", choices=("float32", "float64"))
+    h.add_argument("--linear-mu", dest="linear_mu", action="store_const", const=True,
+                   help="continuous actions: the paper's linear mean, actions clipped to the bounds "
+                        "(default: tanh mean in [-1, 1] mapped onto the bounds, DEVIATION 7)")
     h.add_argument("--sigma-per-dimension", dest="sigma_per_dimension", action="store_const", const=True,
                    help="continuous actions: one sigma^2 per action dimension (default: one for all, the paper's)")
     h.add_argument("--life-loss-terminal", dest="life_loss_terminal", action="store_const", const=True,
@@ -130,7 +133,7 @@ def build_parser():
 HYPER = ("steps", "lr", "gamma", "t_max", "I_target", "I_async_update", "beta", "value_scale",
          "max_grad_norm", "optimizer", "rms_alpha", "rms_eps", "lr_anneal", "eps_anneal_steps",
          "hidden", "dtype", "life_loss_terminal", "eps_finals", "eps_probs", "sigma_per_dimension",
-         "reward_scale")
+         "reward_scale", "linear_mu")
 
 
 def available_cores():
@@ -163,6 +166,11 @@ def resolve_config(args):
         while os.path.exists(cfg.out):          # two runs started in the same second
             k += 1
             cfg.out = f"{base}-{k}"
+    if cfg.network == "gaussian" and not cfg.linear_mu:
+        from .envs import has_bounded_actions
+        if not has_bounded_actions(cfg.env):
+            raise ConfigError(f"{cfg.env} has unbounded actions: the tanh mean needs finite bounds; "
+                              "use --linear-mu")
     return validate(cfg)
 
 
@@ -178,6 +186,7 @@ def print_config(cfg, spec, n_params):
     keys += ["I_async_update"] if cfg.algo.startswith("one-step") else []
     keys += ["hidden"] if cfg.network in ("mlp", "gaussian") else ["clip_rewards"]
     keys += ["reward_scale"] if cfg.reward_scale != 1.0 else []
+    keys += ["linear_mu"] if cfg.network == "gaussian" else []
     print("  " + "  ".join(f"{k}={getattr(cfg, k)}" for k in keys))
     print(f"  run folder: {cfg.out}   (steps count agent steps; 1 step = {fps} frame(s))")
 

@@ -131,6 +131,40 @@ def test_gaussian_grad_matches_finite_differences(B, D, spherical, seed, beta, v
     assert d_x.shape == sigma2_in.shape
 
 
+@settings(max_examples=40, deadline=None)
+@given(batch, st.integers(1, 4), st.booleans(), seeds, st.floats(0, 1))
+def test_tanh_mean_policy_grad_matches_finite_differences(B, D, spherical, seed, beta):
+    """DEVIATION 7: with the tanh mean, GaussianPolicy.loss_grad is the gradient w.r.t. the
+    network's outputs (mu_in, sigma2_in) of the loss at mu = tanh(mu_in)."""
+    from refasync.algorithms.common import GaussianPolicy
+
+    class Net:
+        n_actions, bounded_mean = D, True
+    rng = np.random.default_rng(seed)
+    S = 1 if spherical else D
+    params = np.concatenate([rng.standard_normal((B, D)) * 2, rng.standard_normal((B, S)) * 2], axis=1)
+    v, R = rng.standard_normal(B), rng.standard_normal(B) * 2
+    a = rng.uniform(-1.5, 1.5, (B, D))
+    pi = GaussianPolicy(Net())
+    terms, d_params, d_v = pi.loss_grad(params, v, a, R, beta, 0.5)
+    f = lambda: gaussian_objective(np.tanh(params[:, :D]), params[:, D:], v, a, R - v, R, beta, 0.5)  # noqa: E731
+    np.testing.assert_allclose(terms["loss"], f(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(d_params, fd(f, params), rtol=1e-6, atol=1e-7)
+    assert np.all(np.abs(pi.mean(params)) < 1)
+
+
+def test_box_action_maps_the_normalised_box_onto_the_bounds():
+    """DEVIATION 7: [-1, 1] onto [low, high], clipped outside; the linear mean is clipped only."""
+    import gymnasium as gym
+    from refasync.envs import box_action
+    box = gym.spaces.Box(np.array([-2.0, 0.0]), np.array([2.0, 10.0]), dtype=np.float64)
+    np.testing.assert_allclose(box_action(np.array([-1.0, 1.0]), box, True), [-2.0, 10.0])
+    np.testing.assert_allclose(box_action(np.array([0.0, 0.5]), box, True), [0.0, 7.5])
+    np.testing.assert_allclose(box_action(np.array([-7.0, 3.0]), box, True), [-2.0, 10.0])
+    np.testing.assert_allclose(box_action(np.array([0.5, 3.0]), box, False), [0.5, 3.0])
+    np.testing.assert_allclose(box_action(np.array([-7.0, 30.0]), box, False), [-2.0, 10.0])
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.integers(1, 4), seeds)
 def test_gaussian_entropy_bonus_pushes_sigma_up(D, seed):

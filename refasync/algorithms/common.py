@@ -116,22 +116,35 @@ class SoftmaxPolicy:
 
 class GaussianPolicy:
     """pi(.|s) = N(mu, sigma^2 I) with sigma^2 = softplus(sigma2_in) (supp. Sec. 9,
-    ADDITION 14): params are the policy network's outputs (mu, sigma2_in)."""
+    ADDITION 14): params are the policy network's outputs (mu_in, sigma2_in), and
+    mu = mu_in (the paper's linear mean) or, when ``net.bounded_mean``,
+    mu = tanh(mu_in), in the normalised action box [-1, 1]^D (DEVIATION 7)."""
 
     def __init__(self, net):
         self.D = net.n_actions
+        self.bounded = getattr(net, "bounded_mean", False)
+
+    def mean(self, params):
+        """mu from the network's outputs (..., D + S)."""
+        mu_in = params[..., :self.D]
+        return np.tanh(mu_in) if self.bounded else mu_in        # DEVIATION 7: tanh mean
 
     def sample(self, params, rng):
         """a = mu + sigma * z, z ~ N(0, I): NOT clipped here (the log-probability is of
         this a); the environment wrapper clips it to the action bounds."""
-        mu, x = params[:self.D], np.ascontiguousarray(params[self.D:])
+        x = np.ascontiguousarray(params[self.D:])
         sigma2 = np.empty_like(x)
         softplus_forward(sigma2, x)
-        return mu + np.sqrt(sigma2) * rng.standard_normal(self.D)
+        return self.mean(params) + np.sqrt(sigma2) * rng.standard_normal(self.D)
 
     def loss_grad(self, params, v, a, R, beta, value_scale):
-        terms, d_mu, d_x, d_v = gaussian_loss_grad(params[:, :self.D], params[:, self.D:], v,
-                                                   np.asarray(a), R, beta, value_scale)
+        """The loss of ``losses.gaussian_loss_grad`` at mu = mean(params); with the tanh
+        mean, dL/dmu_in = dL/dmu (1 - mu^2)."""
+        mu = self.mean(params)
+        terms, d_mu, d_x, d_v = gaussian_loss_grad(mu, params[:, self.D:], v, np.asarray(a), R, beta,
+                                                   value_scale)
+        if self.bounded:
+            d_mu = d_mu * (1.0 - mu * mu)
         return terms, np.concatenate([d_mu, d_x], axis=1), d_v
 
 

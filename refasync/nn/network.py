@@ -288,7 +288,8 @@ class GaussianActorCritic:
     Outputs (N, D + S + 1): mu (D columns), sigma2_in (S = 1: one variance for
     every action dimension, the paper's spherical covariance; or S = D), V.
     sigma^2 = softplus(sigma2_in) is applied by the loss (``losses.gaussian_loss_grad``)
-    and the sampler, not here.  The paper's encoder is 200 ReLU units then 128 LSTM
+    and the sampler, not here; so is mu = tanh(mu column) when ``bounded_mean``
+    (DEVIATION 7; ``algorithms.common.GaussianPolicy``).  The paper's encoder is 200 ReLU units then 128 LSTM
     cells; we have no LSTM, so the second layer is 128 dense ReLU units
     (DEVIATION 6 in docs/implementation-details.md).
     """
@@ -296,10 +297,11 @@ class GaussianActorCritic:
     head = "gaussian"
     input_kind = "vector"
 
-    def __init__(self, obs_dim, action_dim, hidden=(200, 128), spherical=True):
+    def __init__(self, obs_dim, action_dim, hidden=(200, 128), spherical=True, bounded_mean=False):
         if action_dim < 1:
             raise ValueError(f"action_dim must be >= 1, got {action_dim}")
         self.n_actions = int(action_dim)
+        self.bounded_mean = bool(bounded_mean)      # mu = tanh(first D outputs): DEVIATION 7
         self.n_sigma = 1 if spherical else self.n_actions
         layers = [Dense(int(h)) for h in hidden]     # DEVIATION 6: dense ReLU layers, no LSTM
         self.policy = Network((int(obs_dim),), layers, self.n_actions + self.n_sigma, "linear", "vector")
