@@ -88,6 +88,8 @@ class Config:
     def from_dict(cls, d):
         names = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in d.items() if k in names}
+        if kwargs.get("network") == "gaussian" and "linear_mu" not in kwargs:
+            kwargs["linear_mu"] = True          # written before DEVIATION 7: those runs had the linear mean
         for k in ("eps_finals", "eps_probs", "hidden"):
             if k in kwargs:
                 kwargs[k] = tuple(kwargs[k])

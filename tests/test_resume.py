@@ -187,3 +187,14 @@ def test_resumed_and_restarted_workers_draw_new_streams():
     restarted = [env_seed for _, env_seed in worker_seeds(3, 4, (1, 1))]
     assert len(set(first) | set(resumed) | set(restarted)) == 12
     assert first == [env_seed for _, env_seed in worker_seeds(3, 4, ())]    # a fresh run is unchanged
+
+
+def test_continuous_runs_recorded_before_the_tanh_mean_keep_their_linear_mean():
+    """A config.json written before DEVIATION 7 has no linear_mu: its network had the
+    paper's linear mean, and resuming or evaluating it must keep that."""
+    from refasync.config import Config
+    old = Config(network="gaussian").to_dict()
+    del old["linear_mu"]
+    assert Config.from_dict(old).linear_mu is True
+    assert Config.from_dict({**old, "linear_mu": False}).linear_mu is False
+    assert Config.from_dict(Config(network="mlp").to_dict()).linear_mu is False
