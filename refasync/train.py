@@ -146,11 +146,13 @@ def available_cores():
 
 def resolve_config(args):
     algo = resolve_algo(args.algo)
-    workers = args.workers if args.workers is not None else available_cores()
-    cfg = Config(algo=algo, env=args.env, seed=args.seed, deterministic=args.deterministic,
-                 workers=workers)
-    for k, v in preset(algo, args.env, workers).items():
+    workers = args.workers                            # --workers, else the preset's, else the cores
+    if workers is None:
+        workers = preset(algo, args.env).get("workers", available_cores())
+    cfg = Config(algo=algo, env=args.env, seed=args.seed, deterministic=args.deterministic)
+    for k, v in preset(algo, args.env, workers).items():      # some values depend on the workers
         setattr(cfg, k, v)
+    cfg.workers = workers
     for k in HYPER:
         v = getattr(args, k, None)
         if v is not None:

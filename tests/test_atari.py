@@ -124,6 +124,19 @@ def test_atari_a3c_t_max_follows_the_number_of_workers(tmp_path, workers, t_max)
     assert resolve_config(args).t_max == 5                    # only A3C's segment depends on N
 
 
+def test_a_preset_may_set_the_workers_and_the_flag_overrides_it(tmp_path, monkeypatch):
+    """The number of workers is --workers, else the preset's, else the cores; DECISION 1's
+    bound sees that number."""
+    from refasync import config
+    from refasync.train import build_parser, resolve_config
+    monkeypatch.setitem(config.PRESETS["atari"], "a3c", {**config.PRESETS["atari"]["a3c"], "workers": 8})
+    cfg = resolve_config(build_parser().parse_args(["--env", "ALE/Pong-v5", "--out", str(tmp_path / "a")]))
+    assert (cfg.workers, cfg.t_max) == (8, 5)
+    cfg = resolve_config(build_parser().parse_args(["--env", "ALE/Pong-v5", "--workers", "2",
+                                                    "--out", str(tmp_path / "b")]))
+    assert (cfg.workers, cfg.t_max) == (2, 20)
+
+
 @pytest.mark.parametrize("algo", ["q", "sarsa", "nq", "a3c"])
 def test_smoke_run_on_pong(tmp_path, algo):
     out = tmp_path / algo
