@@ -262,8 +262,7 @@ class EpisodeEnv:
         elif self._lives() < lives:
             terminated = True             # ADDITION 13: terminal for learning only
         r = min(1.0, max(-1.0, float(reward))) if self.clip_rewards else float(reward)  # ADDITION 7: reward clipping
-        if self.reward_scale != 1.0:
-            r *= self.reward_scale          # ADDITION 15: reward scaling
+        r *= self.reward_scale              # ADDITION 15: reward scaling (exact when 1)
         return self._obs, r, bool(terminated), bool(truncated)
 
     def state(self):

@@ -77,9 +77,10 @@ def make_worker(worker_id, cfg, spec, shared, on_episode, eps_final=None, stream
     """The worker generator of cfg.algo for one actor-learner, and its context."""
     obs_shape, n_actions, _ = spec
     rng, env_seed = worker_seeds(cfg.seed, cfg.workers, tuple(stream))[worker_id]
+    net = build_network(cfg, obs_shape, n_actions)
     env = EpisodeEnv(make_env(cfg.env), env_seed, cfg.clip_rewards, on_episode, cfg.life_loss_terminal,
-                     cfg.reward_scale, normalized_actions=cfg.network == "gaussian" and not cfg.linear_mu)
-    ctx = WorkerContext(worker_id, cfg, build_network(cfg, obs_shape, n_actions), env, rng, shared,
+                     cfg.reward_scale, normalized_actions=getattr(net, "bounded_mean", False))
+    ctx = WorkerContext(worker_id, cfg, net, env, rng, shared,
                         eps_final=None if eps_final is None or np.isnan(eps_final) else float(eps_final))
     return WORKERS[cfg.algo](ctx), ctx
 

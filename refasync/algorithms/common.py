@@ -122,7 +122,7 @@ class GaussianPolicy:
 
     def __init__(self, net):
         self.D = net.n_actions
-        self.bounded = getattr(net, "bounded_mean", False)
+        self.bounded = net.bounded_mean
 
     def mean(self, params):
         """mu from the network's outputs (..., D + S)."""
