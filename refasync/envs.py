@@ -124,16 +124,22 @@ class AtariPipeline(gym.Wrapper):
         return np.stack(self.frames), reward, terminated, truncated, {"lives": self.ale.lives()}
 
 
-def make_env(env_id, render_mode=None):
+STICKY_ACTION_PROBABILITY = 0.25     # ALE v5's default (Machado et al. 2018); the paper's emulator: 0
+
+
+def make_env(env_id, render_mode=None, sticky_actions=False):
     """A gymnasium environment with a Discrete action space, or ConfigError.
     ``render_mode="rgb_array"`` (classic control) makes ``render()`` return frames;
-    Atari frames come from ``AtariPipeline.on_frame``."""
+    Atari frames come from ``AtariPipeline.on_frame``.  ``sticky_actions`` (Atari):
+    the emulator repeats the previous action with probability 0.25 at every frame."""
     try:
         if is_atari(env_id):
             import ale_py
+            ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)   # no banner from every process
             gym.register_envs(ale_py)
-            env = AtariPipeline(gym.make(env_id, frameskip=1, repeat_action_probability=0.0,
-                                         obs_type="grayscale"))
+            env = AtariPipeline(gym.make(env_id, frameskip=1, obs_type="grayscale",
+                                         repeat_action_probability=STICKY_ACTION_PROBABILITY if sticky_actions
+                                         else 0.0))
         else:
             env = gym.make(env_id, render_mode=render_mode) if render_mode else gym.make(env_id)
             if isinstance(env.observation_space, gym.spaces.Discrete):

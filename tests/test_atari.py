@@ -144,6 +144,7 @@ def test_smoke_run_on_pong(tmp_path, algo):
                         "--steps", "300", "--workers", "2", "--no-progress", "--out", str(out)],
                        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
+    assert "A.L.E" not in r.stdout + r.stderr and "Stella" not in r.stdout + r.stderr   # no banner per worker
     config = json.loads((out / "config.json").read_text())
     assert config["network"] == "atari" and config["clip_rewards"] and config["frames_per_step"] == 4
     # t_max: the paper's 5, except A3C's 20 with one worker per core (DECISION 1)
