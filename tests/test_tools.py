@@ -86,3 +86,30 @@ def test_run_until_stops_at_the_frame_count_and_keeps_the_lr_schedule(tmp_path):
 def test_run_until_needs_the_run_folder():
     r = tool("tools/run_until.py", "--frames", "100", "--", sys.executable, "-m", "refasync.train")
     assert r.returncode == 2 and "--out" in r.stderr
+
+
+def test_atari_table_is_computed_from_the_records(tmp_path):
+    """A synthetic Breakout record: 200 episodes, the i-th scoring i and ending at (i + 1) * 0.5M frames."""
+    import json
+    rec = tmp_path / "breakout-a3c-default"
+    rec.mkdir()
+    (rec / "config.json").write_text(json.dumps({"algo": "a3c", "env": "ALE/Breakout-v5", "seed": 3,
+                                                 "frames_per_step": 4}))
+    rows = ["T,frames,worker,return,length,wall_s"] + [
+        f"{(i + 1) * 125_000},{(i + 1) * 500_000},0,{i},100,{i}" for i in range(200)]
+    (rec / "episodes.csv").write_text("\n".join(rows) + "\n")
+    (rec / "summary.json").write_text(json.dumps({"frames": 100_200_000, "wall_s": 5400.0}))
+    (rec / "evaluation.json").write_text(json.dumps({
+        "greedy": {"mean": 10.0, "std": 1.0, "scores": [9, 11], "protocol": {"episodes": 2}},
+        "sampled": {"mean": 20.0, "std": 2.0, "scores": [18, 22], "protocol": {"episodes": 2}}}))
+    (tmp_path / "cartpole").mkdir()       # not an Atari record: ignored
+    (tmp_path / "cartpole" / "config.json").write_text(json.dumps({"algo": "a3c", "env": "CartPole-v1"}))
+    r = tool("tools/atari_table.py", "--results", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "1 Atari records" in r.stdout and (tmp_path / "atari.png").stat().st_size > 10_000
+    row = next(line for line in (tmp_path / "atari.md").read_text().splitlines() if line.startswith("| Breakout"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    # at 10M frames episode 19 has just ended: the mean of returns 0..19 = 9.5; at 40M, of 0..79 = 39.5;
+    # at 80M the window is 60..159 = 109.5; best: the last full window, 100..199 = 149.5
+    assert cells[:9] == ["Breakout", "A3C", "3", "100.2M", "90 min", "9.5", "39.5", "109.5", "149.5"]
+    assert cells[9] == "sampled 20.0 ± 2.0 (2)<br>greedy 10.0 ± 1.0 (2)"
