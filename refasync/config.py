@@ -17,14 +17,12 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
+from .errors import ConfigError  # noqa: F401  (refasync.config.ConfigError, as before)
+
 ALGORITHMS = ("one-step-q", "one-step-sarsa", "n-step-q", "a3c")
 ALIASES = {"q": "one-step-q", "sarsa": "one-step-sarsa", "nq": "n-step-q", "a3c": "a3c",
            **{a: a for a in ALGORITHMS}}
 OPTIMIZERS = ("shared_rmsprop", "rmsprop", "momentum_sgd", "shared_momentum_sgd")
-
-
-class ConfigError(ValueError):
-    """Bad user input: reported as one line, exit code 2."""
 
 
 @dataclass
@@ -240,8 +238,10 @@ def validate(cfg):
         raise ConfigError(f"--gamma must be in [0, 1], got {cfg.gamma!r}")
     if cfg.optimizer not in OPTIMIZERS:
         raise ConfigError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {cfg.optimizer!r}")
-    if not 0.0 <= cfg.rms_alpha < 1.0 or not 0.0 <= cfg.momentum < 1.0:
-        raise ConfigError("--rms-alpha and --momentum must be in [0, 1)")
+    if not 0.0 <= cfg.rms_alpha < 1.0:
+        raise ConfigError(f"--rms-alpha must be in [0, 1), got {cfg.rms_alpha!r}")
+    if not 0.0 <= cfg.momentum < 1.0:           # a config field (config.json), not a flag
+        raise ConfigError(f"momentum must be in [0, 1), got {cfg.momentum!r}")
     if cfg.rms_eps <= 0:
         raise ConfigError(f"--rms-eps must be positive, got {cfg.rms_eps!r}")
     positive("reward_scale", integer=False)

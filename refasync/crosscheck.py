@@ -54,7 +54,7 @@ def format_table(rows):
 
 
 def main(argv=None):
-    from .train import OneLineParser
+    from .cli import OneLineParser
     p = OneLineParser(prog="python -m refasync.crosscheck", description=__doc__.splitlines()[0])
     p.add_argument("--adapter", default="refasync.reference:RefasyncAdapter",
                    help="a .py file or module:object (default: refasync itself)")

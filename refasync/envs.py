@@ -16,13 +16,25 @@ import cv2
 import gymnasium as gym
 import numpy as np
 
-from .config import ConfigError
+from .errors import ConfigError
 
 FRAME_SKIP = 4
 
 
 def is_atari(env_id):
     return env_id.startswith("ALE/")
+
+
+def generator_state(rng):
+    """A NumPy Generator's state as plain data (a dict of str, int)."""
+    return rng.bit_generator.state
+
+
+def generator(state):
+    """The Generator that ``generator_state`` described."""
+    bit_generator = getattr(np.random, state["bit_generator"])()
+    bit_generator.state = state
+    return np.random.Generator(bit_generator)
 
 
 class OneHotObservation(gym.ObservationWrapper):
@@ -69,16 +81,19 @@ class AtariPipeline(gym.Wrapper):
         self.on_frame = None      # if set, called with the RGB screen of every emulator frame (videos)
 
     def state(self):
-        """The emulator (with its random state), the frame stack and the no-op stream."""
-        return {"ale": self.ale.cloneState(include_rng=True), "frames": list(self.frames),
-                "screens": [x.copy() for x in self.screens], "np_random": self.env.unwrapped.np_random}
+        """The emulator (with its random state), the frame stack and the no-op stream, as
+        plain data: the ALE's own serialization as bytes, the generator's state dict."""
+        ale = np.frombuffer(self.ale.cloneState(include_rng=True).serialize(), dtype=np.uint8)
+        return {"ale": ale.copy(), "frames": list(self.frames), "screens": [x.copy() for x in self.screens],
+                "np_random": generator_state(self.env.unwrapped.np_random)}
 
     def restore(self, state):
-        self.ale.restoreState(state["ale"])
+        import ale_py
+        self.ale.restoreState(ale_py.ALEState(np.asarray(state["ale"], dtype=np.uint8).tobytes()))
         self.frames.clear()
         self.frames.extend(state["frames"])
-        self.screens = [x.copy() for x in state["screens"]]
-        self.env.unwrapped.np_random = state["np_random"]
+        self.screens = [np.array(x, dtype=np.uint8) for x in state["screens"]]
+        self.env.unwrapped.np_random = generator(state["np_random"])
 
     def _frame(self):
         np.maximum(self.screens[0], self.screens[1], out=self.screens[0])
@@ -231,6 +246,8 @@ class EpisodeEnv:
         self._seed = seed
         self._obs = None
         self._game_over = True
+        self._atari = isinstance(env, AtariPipeline)
+        self._replay = None        # not Atari: how the current episode began, and its actions so far
         self.score = 0.0
         self.length = 0
         space = env.action_space
@@ -242,6 +259,9 @@ class EpisodeEnv:
     def reset(self):
         if not self._game_over:           # only a life was lost: continue the same game
             return self._obs
+        if not self._atari:               # enough to replay this episode exactly (state())
+            self._replay = {"seed": self._seed, "actions": [],
+                            "rng": None if self._seed is not None else generator_state(self.env.unwrapped.np_random)}
         if self._seed is not None:        # seed once; later resets continue the stream
             obs, _ = self.env.reset(seed=self._seed)
             self._seed = None
@@ -258,6 +278,8 @@ class EpisodeEnv:
             a = box_action(a, self._box, self.normalized_actions)
         else:
             a = int(a)
+        if self._replay is not None:
+            self._replay["actions"].append(a)
         obs, reward, terminated, truncated, _ = self.env.step(a)
         self.score += float(reward)
         self.length += 1
@@ -272,28 +294,47 @@ class EpisodeEnv:
         return self._obs, r, bool(terminated), bool(truncated)
 
     def state(self):
-        """Everything needed to continue this environment exactly where it is, as a
-        picklable dict: the ALE's own state for Atari, the whole gymnasium env
-        otherwise (classic control envs pickle, their random generator included);
-        None for envs that pickle only how they were made (gymnasium's EzPickle:
-        MuJoCo, Box2D), whose runs then resume with new episodes."""
-        if isinstance(self.env, AtariPipeline):
+        """Everything needed to continue this environment exactly where it is, as plain
+        data (dicts, lists, numbers, arrays): the ALE's own state for Atari; otherwise
+        how the current episode began (its reset seed, or the environment's random
+        state before an unseeded reset) and the actions taken since, which ``restore``
+        replays.  Exact for environments whose only randomness is their ``np_random``
+        (gymnasium's classic control, toy text, Box2D, MuJoCo)."""
+        if self._atari:
             env = self.env.state()
-        elif isinstance(self.env.unwrapped, gym.utils.EzPickle):
-            return None     # MuJoCo, Box2D: they pickle their constructor arguments only
+        elif self._game_over:               # between episodes: the next reset draws from np_random
+            env = {"seed": self._seed, "rng": None if self._seed is not None
+                   else generator_state(self.env.unwrapped.np_random), "actions": []}
+            env["pending_reset"] = True
         else:
-            env = self.env
+            env = {**self._replay, "actions": np.asarray(self._replay["actions"]), "pending_reset": False}
         return {"env": env, "seed": self._seed, "obs": self._obs, "game_over": self._game_over,
                 "score": self.score, "length": self.length}
 
     def restore(self, state):
-        """Continue from ``state()`` of an environment made with the same id."""
-        if isinstance(self.env, AtariPipeline):
-            self.env.restore(state["env"])
+        """Continue from ``state()`` of an environment made with the same id.  A replay
+        that does not end at the saved observation raises RuntimeError."""
+        env = state["env"]
+        if self._atari:
+            self.env.restore(env)
+        elif env["pending_reset"]:
+            if env["rng"] is not None:
+                self.env.unwrapped.np_random = generator(env["rng"])
         else:
-            self.env.close()
-            self.env = state["env"]
-        self._seed, self._obs = state["seed"], state["obs"]
+            if env["seed"] is not None:
+                obs, _ = self.env.reset(seed=env["seed"])
+            else:
+                self.env.unwrapped.np_random = generator(env["rng"])
+                obs, _ = self.env.reset()
+            actions = np.asarray(env["actions"])
+            for a in actions:
+                obs, *_ = self.env.step(a if self._box is not None else int(a))
+            if not np.array_equal(np.asarray(obs), np.asarray(state["obs"])):
+                raise RuntimeError("the environment did not replay to its saved state: it has randomness "
+                                   "of its own beyond np_random, so this run cannot resume exactly")
+            self._replay = {"seed": env["seed"], "rng": env["rng"], "actions": list(actions)}
+        obs = state["obs"]
+        self._seed, self._obs = state["seed"], None if obs is None else np.asarray(obs)
         self._game_over, self.score, self.length = state["game_over"], state["score"], state["length"]
 
     def close(self):

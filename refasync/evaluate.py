@@ -16,7 +16,6 @@ how many processes play them.
 from __future__ import annotations
 
 import json
-import math
 import multiprocessing as mp
 import os
 import signal
@@ -196,8 +195,8 @@ def _evaluate_in_processes(cfg, net, theta, policy, episodes, seed, max_steps, s
 
 def load_run(run_dir):
     """(cfg, net, theta) of a run folder, or ConfigError."""
-    from .logs import load_checkpoint
-    from .runner import build_network
+    from .checkpoint import load_checkpoint
+    from .nn import build_network
     cfg_path = os.path.join(run_dir, "config.json")
     ckpt_path = os.path.join(run_dir, "checkpoint.npz")
     if not os.path.isdir(run_dir):
@@ -220,7 +219,7 @@ def load_run(run_dir):
 
 
 def main(argv=None):
-    from .train import OneLineParser, positive_int
+    from .cli import OneLineParser, positive_int
     p = OneLineParser(prog="python -m refasync.evaluate", description=__doc__.splitlines()[0])
     p.add_argument("run_dir")
     p.add_argument("--episodes", type=positive_int, default=None,
@@ -237,8 +236,8 @@ def main(argv=None):
                    help="Atari: repeat the previous action with probability 0.25 (ALE v5's default, "
                         "Machado et al. 2018) instead of the paper's deterministic emulator")
     p.add_argument("--processes", type=positive_int, default=None,
-                   help="play the episodes in this many processes (default: the CPU cores; the scores "
-                        "do not depend on it)")
+                   help="play the episodes in this many processes (default: the CPU cores on Atari, "
+                        "else 1; the scores do not depend on it)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--video", metavar="FILE", default=None,
@@ -271,7 +270,7 @@ def main(argv=None):
         print(f"{p.prog}: error: {e}", file=sys.stderr)
         return 2
     from .envs import FRAME_SKIP, STICKY_ACTION_PROBABILITY
-    processes = 1 if video is not None else (args.processes or _cores())
+    processes = 1 if video is not None else (args.processes or (_cores() if atari else 1))
     protocol = {"noop_max": NOOP_MAX if atari else 0, "max_episode_frames": ATARI_MAX_EPISODE_FRAMES if atari
                 else max_steps_of(cfg), "episodes": episodes, "sticky_actions": STICKY_ACTION_PROBABILITY if args.sticky_actions else 0.0,
                 "parameters": "final (checkpoint.npz)", "seed": args.seed}
@@ -367,7 +366,7 @@ def save_evaluation(run_dir, results):
 
 def run_T(run_dir):
     """T of the run folder's checkpoint (agent steps trained)."""
-    from .logs import load_checkpoint
+    from .checkpoint import load_checkpoint
     return int(load_checkpoint(os.path.join(run_dir, "checkpoint.npz"))["T"])
 
 

@@ -5,11 +5,7 @@ learning_curve.png; and the live progress bar.
                    ``return`` is the raw game score, never the clipped reward)
     progress.csv   wall_s, T, frames, steps_per_s, episodes, mean_return_100, updates,
                    loss_mean, grad_norm_mean, grad_norm_max, entropy_mean
-    checkpoint.npz theta, theta_minus (Q methods), opt_stat, T, format_version,
-                   eps_finals (each worker's final epsilon), wall_s, resumes, and in
-                   --deterministic mode worker_states (bytes: a pickle of the workers'
-                   random streams, environments and loop state, for an exact resume)
-                   (plain arrays: np.load(..., allow_pickle=False))
+    checkpoint.npz written and read by refasync.checkpoint: plain arrays only
     summary.json   status, T, frames, wall time, steps/s, episodes, mean-100 return,
                    start-up seconds to the first training step, each worker's peak
                    resident memory, the greedy evaluation if one ran
@@ -20,50 +16,14 @@ import csv
 import json
 import math
 import os
-import pickle
 import time
 from collections import deque
 
 import numpy as np
 
+from .checkpoint import encode_snapshot, save_checkpoint
+from .errors import NonFiniteError, RunFolderError
 from .plot import mean_last_k, si_axis
-
-CHECKPOINT_FORMAT = 2
-
-
-def save_checkpoint(path, shared, extra=None):
-    """Write checkpoint.npz atomically (a temporary file, then a rename: a crash
-    leaves the previous checkpoint whole); returns False (and writes nothing) if
-    theta is not finite, so the last good checkpoint stays (ADDITION 10).
-    ``extra``: more named arrays (the run's bookkeeping for --resume)."""
-    theta = np.array(shared.theta)
-    if not np.all(np.isfinite(theta)):          # ADDITION 10: never save non-finite parameters
-        return False
-    arrays = {"theta": theta, "opt_stat": np.array(shared.opt_stat),
-              "T": np.array(shared.T.value, dtype=np.int64),
-              "format_version": np.array(CHECKPOINT_FORMAT), **(extra or {})}
-    if shared.theta_minus is not None:
-        arrays["theta_minus"] = np.array(shared.theta_minus)
-    tmp = path + ".tmp.npz"
-    np.savez(tmp, **arrays)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())                    # on disk before it replaces the old one
-    os.replace(tmp, path)
-    return True
-
-
-def load_checkpoint(path):
-    with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
-
-
-class RunFolderError(RuntimeError):
-    """The run folder could not be written (deleted, disk full, no permission)."""
-
-    @classmethod
-    def of(cls, out_dir, e):
-        return cls(f"cannot write the run folder {out_dir}: {e.strerror or e}")
-
 
 class UpdateStats:
     """Running sums of what the worker generators yield per update: kept by each
@@ -248,9 +208,7 @@ class RunRecorder:
         os.fsync(self._pr_file.fileno())
         ok = save_checkpoint(os.path.join(self.out, "checkpoint.npz"), self.shared, self.checkpoint_extra())
         if not ok:
-            from .algorithms.common import NonFiniteError
-            raise NonFiniteError(f"theta became non-finite at T={self.T}; "
-                                 "the last good checkpoint is kept")
+            raise NonFiniteError(f"theta became non-finite at T={self.T}")
         return ok
 
     def checkpoint_extra(self):
@@ -259,7 +217,7 @@ class RunRecorder:
                  "eps_finals": np.asarray(self.eps_finals, dtype=np.float64)}
         snapshot = self.snapshot() if self.snapshot is not None else None
         if snapshot is not None:
-            extra["worker_states"] = np.frombuffer(pickle.dumps(snapshot), dtype=np.uint8)
+            extra.update(encode_snapshot(snapshot))
         return extra
 
     def close(self):

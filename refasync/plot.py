@@ -17,21 +17,19 @@ Exit codes: 0 written, 2 bad input (one line on stderr).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 
 import numpy as np
 
+from .cli import OneLineParser
+from .errors import PlotError
+
 # config.json fields that are bookkeeping, not a setting that changes what is learned
-NOT_SETTINGS = {"out", "command", "preset_sources", "refasync_version", "progress_interval",
+NOT_SETTINGS = {"out", "command", "resume_commands", "preset_sources", "refasync_version", "progress_interval",
                 "checkpoint_interval", "extra", "obs_shape", "n_actions", "frames_per_step",
                 "n_params"}
-
-
-class PlotError(ValueError):
-    """Bad input: reported as one line, exit code 2."""
 
 
 def mean_last_k(returns, k=100):
@@ -110,11 +108,7 @@ def labels_for(paths, configs):
 
 
 def build_parser():
-    class Parser(argparse.ArgumentParser):
-        def error(self, message):
-            self.exit(2, f"{self.prog}: error: {message}\n")
-
-    p = Parser(prog="python -m refasync.plot",
+    p = OneLineParser(prog="python -m refasync.plot",
                description="Overlay the mean-100 learning curves of run folders.")
     p.add_argument("runs", nargs="+", metavar="RUN", help="run folders written by refasync.train")
     p.add_argument("--out", default="compare.png", help="the PNG to write (default compare.png)")

@@ -288,7 +288,7 @@ def build_cases():
             theta0, segments, _ = traces.record(cfg, REPLAY_UPDATES)
             cases.append(_case(
                 f"replay.{algo}.{workers}w", "replay", "the whole box", (1e-9, 1e-9),
-                {"config": np.array(traces.config_json(cfg, 4, 2)), "theta0": theta0, **segments},
+                {"config": np.array(traces.config_json(cfg)), "theta0": theta0, **segments},
                 f"the first {REPLAY_UPDATES} updates of --algo {algo} --workers {workers} --deterministic "
                 f"--seed 0 --dtype float64 on CartPole-v1 (I_target {REPLAY_I_TARGET}), replayed from "
                 "the recorded segments: targets, loss, gradient norm, theta checksums, first "

@@ -25,31 +25,16 @@ import traceback
 import numpy as np
 
 from .algorithms import WORKERS
-from .algorithms.common import NonFiniteError, WorkerContext, sample_final_epsilon
+from .algorithms.common import WorkerContext, sample_final_epsilon
 from .envs import EpisodeEnv, make_env
+from .errors import NonFiniteError, WorkerFailed  # noqa: F401  (refasync.runner.WorkerFailed, as before)
 from .logs import UpdateStats
-from .nn import GaussianActorCritic, atari_network, mlp
+from .nn import build_network
 from .shared import SharedBlock, local_shared
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 STATS_INTERVAL = 0.5      # seconds between a worker's statistics messages
 JOIN_TIMEOUT = 5.0        # seconds a worker gets to stop before it is terminated
-
-
-class WorkerFailed(RuntimeError):
-    def __init__(self, worker_id, message, non_finite=False):
-        super().__init__(message)
-        self.worker_id = worker_id
-        self.non_finite = non_finite      # a NaN/Inf: never restarted
-
-
-def build_network(cfg, obs_shape, n_actions):
-    if cfg.network == "gaussian":
-        return GaussianActorCritic(int(np.prod(obs_shape)), n_actions, hidden=cfg.hidden,
-                                   spherical=not cfg.sigma_per_dimension, bounded_mean=not cfg.linear_mu)
-    if cfg.network == "atari":
-        return atari_network(n_actions, cfg.head, frames=obs_shape[0], size=obs_shape[1])
-    return mlp(int(np.prod(obs_shape)), n_actions, cfg.head, hidden=cfg.hidden)
 
 
 def worker_seeds(seed, n, stream=()):
@@ -120,17 +105,17 @@ class Interleave:
     per-thread optimizer statistic, and whose turn is next; ``restored`` is such
     a snapshot to continue from."""
 
-    def __init__(self, cfg, spec, shared, on_episode, watch_env=None, restored=None, eps_finals=None):
+    def __init__(self, cfg, spec, shared, on_episode, watch_env=None, restored=None, eps_finals=None, stream=()):
         self.gens, self.ctxs, self.carry = [], [], [None] * cfg.workers
         self.next = restored["next"] if restored else 0
         eps = initial_epsilons(cfg) if eps_finals is None else eps_finals
         try:
             for i in range(cfg.workers):
                 w = restored["workers"][i] if restored else None
-                started = w is not None and w["carry"] is not None
+                started = (w is not None and w["carry"] is not None) or bool(stream)   # keeps its epsilon
                 gen, ctx = make_worker(i, cfg, spec, shared,
                                        lambda score, length, i=i: on_episode(i, score, length),
-                                       eps_final=eps[i] if started else None)
+                                       eps_final=eps[i] if started else None, stream=stream)
                 if w is not None:
                     ctx.rng.bit_generator.state = w["rng"]
                     ctx.env.restore(w["env"])
@@ -158,7 +143,7 @@ class Interleave:
                 live.remove(i)
                 continue
             except NonFiniteError as e:
-                raise WorkerFailed(i, str(e)) from None
+                raise WorkerFailed(i, str(e), non_finite=True) from None
             self.carry[i] = y.get("carry")
             yield i, y
 
@@ -199,8 +184,10 @@ def run_deterministic(cfg, spec, theta0, recorder, restored=None):
     # workers are built must not lose it)
     recorder.snapshot = (lambda: restored_snapshot) if restored_snapshot is not None else None
     recorder.eps_finals = eps = initial_epsilons(cfg)     # saved with every checkpoint
+    # resumed without an exact snapshot (the last stop was a failure): new streams, as process mode draws
+    stream = (int(restored["resumes"]) + 1,) if restored is not None and restored_snapshot is None else ()
     it = Interleave(cfg, spec, shared, lambda i, score, length: recorder.episode(shared.T.value, i, score, length),
-                    restored=restored_snapshot, eps_finals=eps)
+                    restored=restored_snapshot, eps_finals=eps, stream=stream)
     recorder.snapshot = it.snapshot
     pending, clean, updates = [], False, 0
     handlers = {sig: signal.signal(sig, lambda signum, frame: pending.append(signum))

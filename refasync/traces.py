@@ -49,8 +49,10 @@ def trace_config(algo, workers, seed, env="CartPole-v1", I_target=None):
     return cfg
 
 
-def config_json(cfg, obs_dim, n_actions):
-    """The resolved configuration a port needs, as one JSON text."""
+def config_json(cfg):
+    """The resolved configuration a port needs, as one JSON text (the sizes from cfg.env)."""
+    from .envs import env_spec
+    (obs_dim,), n_actions, _ = env_spec(cfg.env)
     net = mlp(obs_dim, n_actions, cfg.head, hidden=tuple(cfg.hidden))
     d = {**cfg.to_dict(), "obs_dim": obs_dim, "n_actions": n_actions,
          "theta_layout": [[name, list(shape), off] for name, shape, off in net.layout()]}
@@ -63,7 +65,8 @@ def record(cfg, updates):
     the module docstring and ``run`` what the workers themselves reported per
     update (loss, grad_norm, targets, theta sums): the replay must give the same."""
     from .envs import env_spec
-    from .runner import build_network, deterministic_shared, interleave
+    from .nn import build_network
+    from .runner import deterministic_shared, interleave
     spec = env_spec(cfg.env)
     theta0 = build_network(cfg, *spec[:2]).init(np.random.default_rng(cfg.seed), np.float64)
     shared = deterministic_shared(cfg, theta0)

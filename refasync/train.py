@@ -13,7 +13,6 @@ import time
 
 START_UNIX = time.time()      # for the start-up time reported in summary.json
 
-import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
@@ -23,45 +22,12 @@ import sys  # noqa: E402
 import numpy as np  # noqa: E402
 
 from . import __version__  # noqa: E402
+from .cli import OneLineParser, float_list, hidden_sizes
 from .config import ALGORITHMS, OPTIMIZERS, PRESET_SOURCES, Config, ConfigError, preset, resolve_algo, validate
 
 
 class _Terminated(BaseException):
     """Raised in the parent on SIGTERM, handled like Ctrl-C."""
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse that reports bad input as one line and exit code 2."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def positive_int(text):
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return v
-
-
-def comma_list(cast, valid, example):
-    """An argparse type for comma-separated values, each cast and checked."""
-    def parse(text):
-        try:
-            values = tuple(cast(x) for x in text.split(",") if x.strip())
-        except ValueError:
-            values = None
-        if values is None or not all(valid(v) for v in values):
-            raise argparse.ArgumentTypeError(f"expected a list like {example}, got {text!r}")
-        return values
-    return parse
-
-
-hidden_sizes = comma_list(int, lambda h: h > 0, "64,64")
-float_list = comma_list(float, lambda v: 0.0 <= v <= 1.0, "0.1,0.01,0.5 (values in [0, 1])")
 
 
 # the flags a --resume may be given: the run's settings come from its folder
@@ -196,12 +162,12 @@ def print_config(cfg, spec, n_params):
 def prepare_resume(args, argv):
     """(cfg, spec, restored) of the run folder ``args.resume``, or ConfigError with
     one line; nothing in the folder is changed before every check has passed."""
-    import pickle
+    from .checkpoint import decode_snapshot, load_checkpoint, resume_problem
     from .envs import env_spec
-    from .logs import CHECKPOINT_FORMAT, RunRecorder, load_checkpoint
-    from .runner import build_network
+    from .logs import RunRecorder
+    from .nn import build_network
     run_dir = args.resume
-    given = [a.split("=")[0] for a in argv if a.startswith("--")]
+    given = [full_option(build_parser(), a) for a in argv if a.startswith("--")]
     other = [a for a in given if a not in RESUME_FLAGS]
     if other:
         raise ConfigError(f"--resume continues {run_dir} with its own settings; only --steps (to extend "
@@ -229,14 +195,10 @@ def prepare_resume(args, argv):
         ckpt = load_checkpoint(os.path.join(run_dir, "checkpoint.npz"))
     except Exception as e:     # a truncated or foreign file: the user's input, not our bug
         raise ConfigError(f"cannot resume {run_dir}: checkpoint.npz is corrupt ({type(e).__name__})") from None
-    version = int(ckpt["format_version"]) if "format_version" in ckpt else None
-    if version != CHECKPOINT_FORMAT:
-        raise ConfigError(f"cannot resume {run_dir}: checkpoint.npz is format {version}, written by another "
-                          f"refasync; this one resumes format {CHECKPOINT_FORMAT}")
     need = ["theta", "opt_stat", "T", "eps_finals", "wall_s", "resumes"] + (["theta_minus"] if cfg.head == "q" else [])
-    missing = [k for k in need if k not in ckpt]
-    if missing:
-        raise ConfigError(f"cannot resume {run_dir}: checkpoint.npz lacks {', '.join(missing)}")
+    problem = resume_problem(ckpt, need)
+    if problem:
+        raise ConfigError(f"cannot resume {run_dir}: {problem}")
     n_params = build_network(cfg, obs_shape, n_actions).n_params
     if ckpt["theta"].shape != (n_params,) or ckpt["opt_stat"].shape != (n_params,):
         raise ConfigError(f"cannot resume {run_dir}: checkpoint.npz holds {ckpt['theta'].size:,} parameters, "
@@ -257,12 +219,22 @@ def prepare_resume(args, argv):
     restored = dict(ckpt)
     restored["config_json"] = d          # the folder's config.json as it was: its commands
     restored["snapshot"] = None
-    if cfg.deterministic and "worker_states" in ckpt:
+    if cfg.deterministic:
         try:
-            restored["snapshot"] = pickle.loads(ckpt["worker_states"].tobytes())
-        except Exception as e:
-            raise ConfigError(f"cannot resume {run_dir}: its worker states are corrupt ({type(e).__name__})") from None
+            restored["snapshot"] = decode_snapshot(ckpt)
+        except (ValueError, KeyError, TypeError) as e:
+            raise ConfigError(f"cannot resume {run_dir}: its snapshot is corrupt ({type(e).__name__})") from None
     return cfg, env_spec(cfg.env), restored
+
+
+def full_option(parser, token):
+    """The option a command-line token names, abbreviations resolved as argparse resolves them."""
+    name = token.split("=")[0]
+    options = [o for action in parser._actions for o in action.option_strings]
+    if name in options:
+        return name
+    matches = [o for o in options if o.startswith(name)]
+    return matches[0] if len(matches) == 1 else name
 
 
 def warm_up(net, dtype):
@@ -289,9 +261,11 @@ def warm_up(net, dtype):
 def main(argv=None):
     from .config import family
     from .envs import env_spec
-    from .logs import RunFolderError, RunRecorder, plot_learning_curve, save_checkpoint, write_config
-    from .runner import WorkerFailed, build_network, run_deterministic, run_processes
-    from .algorithms.common import NonFiniteError
+    from .checkpoint import load_checkpoint
+    from .errors import NonFiniteError, RunFolderError, WorkerFailed
+    from .logs import RunRecorder, plot_learning_curve, write_config
+    from .nn import build_network
+    from .runner import run_deterministic, run_processes
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -357,7 +331,7 @@ def main(argv=None):
         recorder.open_tensorboard()
     checkpoint = os.path.join(cfg.out, "checkpoint.npz")
     old_term = signal.signal(signal.SIGTERM, _raise_terminated)
-    status, message, shared = 0, None, None
+    status, message, shared, non_finite = 0, None, None, False
     try:
         run = run_deterministic if cfg.deterministic else run_processes
         shared = run(cfg, spec, theta0, recorder, restored)
@@ -367,22 +341,24 @@ def main(argv=None):
         status, message = 143, "terminated (SIGTERM)"
     except (WorkerFailed, NonFiniteError, RunFolderError) as e:
         status, message = 1, str(e)
+        non_finite = isinstance(e, NonFiniteError) or getattr(e, "non_finite", False)
     finally:
         signal.signal(signal.SIGTERM, old_term)
-        non_finite = status == 1 and "non-finite" in (message or "")
         if recorder.shared is not None:
             shared = recorder.shared
             try:
                 try:
                     recorder.tick()
+                    # after NaN/Inf the parameters are not trusted: keep the last periodic checkpoint
+                    if not non_finite:
+                        recorder.checkpoint()      # the logs on disk first, as every periodic checkpoint
                 except NonFiniteError as e:
                     status, message, non_finite = 1, message or str(e), True
-                # after NaN/Inf the parameters are not trusted: keep the last periodic checkpoint
-                if non_finite or not save_checkpoint(checkpoint, shared, recorder.checkpoint_extra()):
+                if non_finite:
                     status = 1
-                    kept = (f"checkpoint.npz keeps T={int(np.load(checkpoint)['T']):,}"
+                    kept = (f"checkpoint.npz keeps T={int(load_checkpoint(checkpoint)['T']):,}"
                             if os.path.exists(checkpoint) else "no checkpoint had been saved yet")
-                    message = f"{message or f'theta is non-finite at T={shared.T.value}'}; {kept}"
+                    message = f"{message}; {kept}"
             except (OSError, RunFolderError) as e:
                 e = e if isinstance(e, RunFolderError) else RunFolderError.of(cfg.out, e)
                 if not (message or "").startswith("cannot write"):

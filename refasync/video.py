@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from .config import ConfigError
+from .errors import ConfigError
 
 INSTALL = "pip install 'refasync[video]'   (imageio, imageio-ffmpeg, and pygame for classic control)"
 ATARI_FPS = 60

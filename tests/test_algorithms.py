@@ -7,7 +7,8 @@ import pytest
 
 from refasync.config import Config, preset
 from refasync.logs import RunRecorder
-from refasync.runner import build_network, run_deterministic
+from refasync.nn import build_network
+from refasync.runner import run_deterministic
 
 from mdps import TabularEnv, chain, chain_q_star, cliff, endless
 

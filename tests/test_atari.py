@@ -137,6 +137,7 @@ def test_a_preset_may_set_the_workers_and_the_flag_overrides_it(tmp_path, monkey
     assert (cfg.workers, cfg.t_max) == (2, 20)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algo", ["q", "sarsa", "nq", "a3c"])
 def test_smoke_run_on_pong(tmp_path, algo):
     out = tmp_path / algo

@@ -33,6 +33,7 @@ def read_episodes(path):
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algo", ALGOS)
 def test_tiny_training_run_writes_the_run_folder(tmp_path, algo):
     before = shm()
@@ -75,6 +76,7 @@ def test_tiny_training_run_writes_the_run_folder(tmp_path, algo):
     (["--reward-scale", "0"], "--reward-scale"),
     (["--out", "/dev/null/x"], "cannot"),
 ])
+@pytest.mark.slow
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, expect):
     r = run(train_args(tmp_path, *args), timeout=60)
     assert r.returncode == 2, (r.stdout, r.stderr)
@@ -83,6 +85,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, expect):
     assert "Traceback" not in r.stderr + r.stdout
 
 
+@pytest.mark.slow
 def test_evaluate_bad_run_folders(tmp_path):
     r = run(["refasync.evaluate", str(tmp_path / "missing")], timeout=60)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
@@ -101,6 +104,7 @@ def test_evaluate_bad_run_folders(tmp_path):
     assert r.returncode == 2 and "corrupt" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_deterministic_runs_are_bitwise_reproducible(tmp_path):
     def once(name, seed):
         r = run(train_args(tmp_path, "--algo", "a3c", "--steps", "4000", "--workers", "3",
@@ -171,6 +175,7 @@ def start_long_run(long_runs, tmp_path, *extra):
     return p
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupt_saves_and_exits_cleanly(tmp_path, long_runs, sig, code):
     before = shm()
@@ -192,6 +197,7 @@ def test_interrupt_saves_and_exits_cleanly(tmp_path, long_runs, sig, code):
     assert shm() <= before
 
 
+@pytest.mark.slow
 def test_a_run_folder_removed_mid_run_is_one_line_and_exit_1(tmp_path, long_runs):
     """Disk full, folder deleted: the checkpoint cannot be written.  The run stops
     with one line naming the folder, no traceback, and no worker left behind."""
@@ -211,6 +217,7 @@ def test_a_run_folder_removed_mid_run_is_one_line_and_exit_1(tmp_path, long_runs
     assert shm() <= before
 
 
+@pytest.mark.slow
 def test_a_killed_worker_is_reported_and_stops_the_run(tmp_path, long_runs):
     before = shm()
     p = start_long_run(long_runs, tmp_path, "--algo", "nq")
@@ -226,6 +233,7 @@ def test_a_killed_worker_is_reported_and_stops_the_run(tmp_path, long_runs):
     assert shm() <= before
 
 
+@pytest.mark.slow
 def test_non_finite_parameters_stop_the_run_with_a_clear_message(tmp_path):
     r = run(train_args(tmp_path, "--algo", "q", "--steps", "200000", "--workers", "2",
                        "--lr", "1e30", "--max-grad-norm", "0"))
@@ -237,6 +245,7 @@ def test_non_finite_parameters_stop_the_run_with_a_clear_message(tmp_path):
     assert not (tmp_path / "run" / "checkpoint.npz").exists()
 
 
+@pytest.mark.slow
 def test_an_existing_run_folder_is_never_overwritten(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "config.json").write_text("{}")
@@ -245,6 +254,7 @@ def test_an_existing_run_folder_is_never_overwritten(tmp_path):
     assert (tmp_path / "run" / "config.json").read_text() == "{}"
 
 
+@pytest.mark.slow
 def test_ctrl_c_while_workers_are_starting(tmp_path, long_runs):
     """Ctrl-C reaches workers that are still importing: no traceback, exit 130."""
     before = shm()
@@ -266,6 +276,7 @@ def test_ctrl_c_while_workers_are_starting(tmp_path, long_runs):
     assert shm() <= before
 
 
+@pytest.mark.slow
 def test_a_worker_that_raises_is_reported_with_its_traceback(tmp_path):
     before = shm()
     r = run(train_args(tmp_path, "--algo", "a3c", "--env", "tests.mdps:RefasyncTest/Raise-v0",
@@ -276,6 +287,7 @@ def test_a_worker_that_raises_is_reported_with_its_traceback(tmp_path):
     assert shm() <= before
 
 
+@pytest.mark.slow
 def test_evaluate_acts_as_the_evaluation_after_training(tmp_path):
     """Both take argmax pi for A3C by default: the same seeds give the same scores."""
     r = run(train_args(tmp_path, "--algo", "a3c", "--steps", "20000", "--workers", "1",
@@ -293,6 +305,7 @@ def test_evaluate_acts_as_the_evaluation_after_training(tmp_path):
     assert r.returncode == 2 and r.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_a_killed_worker_is_replaced_with_restart_workers(tmp_path, long_runs):
     before = shm()
     p = long_runs(train_args(tmp_path, "--algo", "nq", "--steps", "600000", "--workers", "2",
@@ -315,12 +328,14 @@ def test_a_killed_worker_is_replaced_with_restart_workers(tmp_path, long_runs):
     assert shm() <= before
 
 
+@pytest.mark.slow
 def test_non_finite_parameters_stop_the_run_even_with_restarts(tmp_path):
     r = run(train_args(tmp_path, "--algo", "q", "--steps", "200000", "--workers", "2",
                        "--lr", "1e30", "--max-grad-norm", "0", "--restart-workers", "3"))
     assert r.returncode == 1 and "non-finite" in r.stderr and "restarting" not in r.stdout
 
 
+@pytest.mark.slow
 def test_a3c_trains_on_continuous_actions_and_the_q_methods_refuse_them(tmp_path):
     r = run(train_args(tmp_path, "--algo", "a3c", "--env", "Pendulum-v1", "--steps", "3000", "--workers", "2",
                        "--eval-episodes", "2"))
@@ -351,6 +366,7 @@ def test_reward_scale_changes_what_the_learner_sees_not_the_score():
     assert truncated and len(scores) == 2 and scores[0] == scores[1] < -100
 
 
+@pytest.mark.slow
 def test_a3c_on_a_mujoco_task(tmp_path):
     pytest.importorskip("mujoco")
     r = run(train_args(tmp_path, "--algo", "a3c", "--env", "InvertedPendulum-v5", "--steps", "2000",

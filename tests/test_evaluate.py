@@ -13,7 +13,7 @@ import pytest
 from refasync import evaluate as ev
 from refasync.config import Config
 from refasync.envs import make_env
-from refasync.runner import build_network
+from refasync.nn import build_network
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -28,6 +28,7 @@ def cartpole(algo="a3c", seed=0):
     return cfg, net, net.init(np.random.default_rng(seed))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algo, greedy", [("a3c", False), ("a3c", True), ("q", False)])
 def test_scores_do_not_depend_on_the_number_of_processes(algo, greedy):
     """Episode k: reset(seed + k) and the stream default_rng([seed, k]), wherever it is played."""
@@ -107,6 +108,7 @@ def test_save_evaluation_merges_policies_and_replaces_a_broken_file(tmp_path):
                                                                         "sampled": {"mean": 2.0}}
 
 
+@pytest.mark.slow
 def test_the_atari_protocol_from_the_command_line(tmp_path):
     """On an Atari run folder: both policies, the protocol's keys, one score per episode."""
     out = tmp_path / "pong"
@@ -133,6 +135,7 @@ def test_the_atari_protocol_from_the_command_line(tmp_path):
     assert d["sampled+sticky"]["protocol"]["sticky_actions"] == 0.25
 
 
+@pytest.mark.slow
 def test_bad_evaluate_input_is_one_line_and_exit_2(tmp_path):
     out = tmp_path / "cp"
     r = run(["refasync.train", "--steps", "500", "--workers", "1", "--no-progress", "--eval-episodes", "0",

@@ -11,6 +11,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.mark.slow
 def test_the_wheel_carries_every_golden_file(tmp_path):
     setuptools = pytest.importorskip("setuptools")
     major, minor = (int(x) for x in setuptools.__version__.split(".")[:2])
@@ -27,6 +28,7 @@ def test_the_wheel_carries_every_golden_file(tmp_path):
     assert wanted <= names, f"missing from the wheel: {sorted(wanted - names)}"
 
 
+@pytest.mark.slow
 def test_crosscheck_runs_from_an_empty_folder(tmp_path):
     r = subprocess.run([sys.executable, "-m", "refasync.crosscheck"], cwd=str(tmp_path),
                        capture_output=True, text=True, timeout=600)

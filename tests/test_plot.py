@@ -1,4 +1,5 @@
 """python -m refasync.plot: the running mean, the labels, the table and the PNG."""
+import pytest
 import json
 import re
 import os
@@ -62,6 +63,10 @@ def test_labels_name_only_what_differs(tmp_path):
     # a setting only newer configs have is not a difference
     newer = dict(configs[1], restart_workers=0)
     assert labels_for([a, b], [configs[0], newer]) == ["workers=2", "workers=16"]
+    # bookkeeping is not a setting: a resumed run is not labelled by its command lines
+    resumed = [dict(c, resume_commands=[["python", "-m", "refasync.train", "--resume", p]])
+               for c, p in zip(configs, (a, b))]
+    assert labels_for([a, b], resumed[:2]) == ["workers=2", "workers=16"]
     d = fake_run(tmp_path / "d", [0], workers=16)
     labels = labels_for([a, b, d], configs[:2] + [json.load(open(os.path.join(d, "config.json")))])
     assert labels == ["workers=2 (a)", "workers=16 (b)", "workers=16 (d)"]
@@ -90,6 +95,7 @@ def test_overlay_writes_a_png_and_a_table_in_frames(tmp_path, capsys):
     assert rows["workers=16"]["episodes"] == "200"
 
 
+@pytest.mark.slow
 def test_bad_input_is_one_line_and_exit_2(tmp_path):
     def run(*args):
         return subprocess.run([sys.executable, "-m", "refasync.plot", *args], cwd=str(tmp_path),
@@ -110,6 +116,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
     assert re.split(r"\s{2,}", r.stdout.splitlines()[1].strip())[1] == "3"     # episodes
 
 
+@pytest.mark.slow
 def test_plot_reads_a_real_run_folder(tmp_path):
     run_dir = tmp_path / "run"
     r = subprocess.run([sys.executable, "-m", "refasync.train", "--algo", "a3c", "--steps", "3000",

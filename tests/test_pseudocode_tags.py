@@ -26,7 +26,9 @@ def expand(spec):
 
 
 def tags(module, alg):
-    code = inspect.getsource(module).split('"""', 2)[2]       # the code after the docstring
+    """The lines tagged ``[alg L..]`` in a module's code (or in source text) after its docstring."""
+    source = module if isinstance(module, str) else inspect.getsource(module)
+    code = source.split('"""', 2)[2]                          # the code after the docstring
     found = set()
     for spec in re.findall(rf"\[{alg} ([^\]]+)\]", code):
         found |= expand(spec)
@@ -63,9 +65,16 @@ def test_every_pseudocode_line_is_tagged_or_named_implicit(name):
 
 def test_the_tag_reader_sees_a_missing_line():
     """Guard: the check above must be able to fail."""
-    src = inspect.getsource(a3c).replace("# [Alg3 L13]", "#")
-    code = src.split('"""', 2)[2]
-    found = set()
-    for spec in re.findall(r"\[Alg3 ([^\]]+)\]", code):
-        found |= expand(spec)
-    assert "13" not in found and "13" in numbered_lines(a3c.__doc__)
+    src = inspect.getsource(a3c)
+    assert "# [Alg3 L13]" in src and "13" in tags(src, "Alg3")
+    assert "13" not in tags(src.replace("# [Alg3 L13]", "#"), "Alg3") and "13" in numbered_lines(a3c.__doc__)
+
+
+@pytest.mark.parametrize("name", BOXES)
+def test_the_worker_loops_read_as_the_boxes(name):
+    """No line over 100 columns; the resume state and the report are one line each."""
+    module = BOXES[name][0]
+    source = inspect.getsource(module)
+    assert max(len(line) for line in source.splitlines()) <= 100
+    assert source.count("ctx.start(") == 1 and "ctx.resume" not in source
+    assert source.count("yield report(") == 1 and "yield {" not in source

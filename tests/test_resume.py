@@ -76,18 +76,21 @@ def stop_resume_and_compare(tmp_path, common, stop_at, steps):
     assert summary["resumes"] == 1 and summary["status"] == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("algo", ["sarsa", "a3c"])
 def test_deterministic_stop_and_resume_is_bitwise_the_uninterrupted_run(tmp_path, algo):
     stop_resume_and_compare(tmp_path, ["--algo", algo, "--steps", "60000", "--workers", "2", "--deterministic",
                                        "--seed", "5", "--checkpoint-every", "0.2"], 15000, 60000)
 
 
+@pytest.mark.slow
 def test_deterministic_resume_is_exact_on_atari_too(tmp_path):
     """The ALE's own state (with its random state), the frame stack and the no-op stream."""
     stop_resume_and_compare(tmp_path, ["--algo", "a3c", "--env", "ALE/Pong-v5", "--steps", "4000", "--workers", "2",
                                        "--deterministic", "--checkpoint-every", "0.3"], 1500, 4000)
 
 
+@pytest.mark.slow
 def test_a_run_killed_with_its_whole_process_group_resumes_to_the_end(tmp_path):
     run_dir = str(tmp_path / "run")
     before_shm = set(os.listdir("/dev/shm"))
@@ -135,6 +138,7 @@ def copy_of(run_dir, tmp_path):
     ([], "give a larger --steps"),
     (["--steps", "2000"], "does not extend"),
 ])
+@pytest.mark.slow
 def test_resume_refuses_changed_settings_with_one_line(finished_run, tmp_path, args, message):
     run_dir = copy_of(finished_run, tmp_path)
     before = folder_digest(run_dir)
@@ -143,6 +147,7 @@ def test_resume_refuses_changed_settings_with_one_line(finished_run, tmp_path, a
     assert folder_digest(run_dir) == before
 
 
+@pytest.mark.slow
 def test_resume_refuses_bad_checkpoints_and_changes_nothing(finished_run, tmp_path):
     cases = {}
     corrupt = copy_of(finished_run, tmp_path / "a")
@@ -161,6 +166,16 @@ def test_resume_refuses_bad_checkpoints_and_changes_nothing(finished_run, tmp_pa
     z["format_version"] = np.array(1)
     np.savez(os.path.join(old, "checkpoint.npz"), **z)
     cases[old] = "format 1"
+    pickled = copy_of(finished_run, tmp_path / "d")       # an older refasync's pickled snapshot
+    z = dict(np.load(os.path.join(pickled, "checkpoint.npz")))
+    z.update(format_version=np.array(2), worker_states=np.frombuffer(b"\x80\x04\x95.", np.uint8))
+    np.savez(os.path.join(pickled, "checkpoint.npz"), **z)
+    cases[pickled] = "holds a pickle"
+    objects = copy_of(finished_run, tmp_path / "e")       # an object array: np.load would unpickle it
+    z = dict(np.load(os.path.join(objects, "checkpoint.npz")))
+    z["theta"] = np.array([{"code": "anything"}], dtype=object)
+    np.savez(os.path.join(objects, "checkpoint.npz"), **z)
+    cases[objects] = "corrupt"
     for run_dir, message in cases.items():
         before = folder_digest(run_dir)
         r = train("--resume", run_dir, "--steps", "6000")
@@ -168,10 +183,11 @@ def test_resume_refuses_bad_checkpoints_and_changes_nothing(finished_run, tmp_pa
         assert folder_digest(run_dir) == before
 
 
+@pytest.mark.slow
 def test_a_finished_run_is_extended_by_a_larger_steps(finished_run, tmp_path):
     run_dir = copy_of(finished_run, tmp_path)
     n_before = len(episodes(run_dir))
-    r = train("--resume", run_dir, "--steps", "6000")
+    r = train("--resume", run_dir, "--ste", "6000", "--no-prog")      # abbreviations, as argparse allows
     assert r.returncode == 0, r.stderr
     summary = json.load(open(os.path.join(run_dir, "summary.json")))
     config = json.load(open(os.path.join(run_dir, "config.json")))
@@ -198,3 +214,51 @@ def test_continuous_runs_recorded_before_the_tanh_mean_keep_their_linear_mean():
     assert Config.from_dict(old).linear_mu is True
     assert Config.from_dict({**old, "linear_mu": False}).linear_mu is False
     assert Config.from_dict(Config(network="mlp").to_dict()).linear_mu is False
+
+
+def _tiny_deterministic(tmp_path, **overrides):
+    from refasync.config import Config
+    from refasync.logs import RunRecorder
+    from refasync.nn import build_network
+    cfg = Config(algo="a3c", env="CartPole-v1", workers=2, steps=300, hidden=(8,), deterministic=True,
+                 t_max=5, **overrides)
+    spec = ((4,), 2, 1)
+    net = build_network(cfg, *spec[:2])
+    theta0 = net.init(np.random.default_rng(0))
+    return cfg, spec, theta0, RunRecorder(str(tmp_path / "run"), cfg, 1, progress=False)
+
+
+def test_a_deterministic_resume_without_a_snapshot_draws_new_streams(tmp_path, monkeypatch):
+    """A checkpoint without the exact snapshot (the last stop was a failure, or it is a
+    process-mode checkpoint): the workers start new episodes from new streams, as in
+    process mode, instead of replaying the run's first ones."""
+    from refasync import runner
+    seeds = []
+
+    class Spy(runner.Interleave):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            seeds.append([ctx.env._seed for ctx in self.ctxs])
+    monkeypatch.setattr(runner, "Interleave", Spy)
+    cfg, spec, theta0, recorder = _tiny_deterministic(tmp_path)
+    restored = {"theta": theta0, "opt_stat": np.zeros_like(theta0), "T": 100, "resumes": 2,
+                "eps_finals": np.full(2, np.nan), "snapshot": None}
+    try:
+        runner.run_deterministic(cfg, spec, theta0, recorder, restored)
+        runner.run_deterministic(cfg, spec, theta0, recorder)
+    finally:
+        recorder.close()
+    assert seeds[0] == [s for _, s in runner.worker_seeds(cfg.seed, 2, (3,))]     # the third resume's
+    assert seeds[1] == [s for _, s in runner.worker_seeds(cfg.seed, 2)]          # a fresh run's
+
+
+def test_a_deterministic_run_reports_a_nan_as_non_finite(tmp_path):
+    from refasync.errors import NonFiniteError, WorkerFailed
+    from refasync.runner import run_deterministic
+    cfg, spec, theta0, recorder = _tiny_deterministic(tmp_path, lr=1e30, max_grad_norm=0.0, lr_anneal=False)
+    try:
+        with pytest.raises((WorkerFailed, NonFiniteError)) as e:
+            run_deterministic(cfg, spec, theta0, recorder)
+    finally:
+        recorder.close()
+    assert isinstance(e.value, NonFiniteError) or e.value.non_finite

@@ -1,4 +1,5 @@
 """Shared state: the atomic counter T and the shared arrays across processes."""
+import pytest
 import multiprocessing as mp
 
 import numpy as np
@@ -20,6 +21,7 @@ def test_fetch_add_returns_the_new_value():
     np.testing.assert_array_equal(a, [0, 6, 0])
 
 
+@pytest.mark.slow
 def test_counter_increments_are_atomic_across_processes():
     ctx = mp.get_context("spawn")
     block = SharedBlock(ctx, 4, np.float32, with_target=True)

@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow      # every test here runs a command line
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

@@ -1,4 +1,5 @@
 """The diagnostic tools under tools/, run as a user runs them."""
+import pytest
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ def dead_fraction(stdout, layer):
     return float(row[2].rstrip("%")) / 100
 
 
+@pytest.mark.slow
 def test_dead_units_finds_a_layer_killed_by_its_bias(tmp_path):
     run_dir = tmp_path / "run"
     r = tool("-m", "refasync.train", "--algo", "a3c", "--steps", "300", "--workers", "1",
@@ -36,11 +38,13 @@ def test_dead_units_finds_a_layer_killed_by_its_bias(tmp_path):
     assert dead_fraction(r.stdout, "fc1") == 1.0
 
 
+@pytest.mark.slow
 def test_dead_units_rejects_a_missing_run_folder(tmp_path):
     r = tool("tools/dead_units.py", str(tmp_path / "nothing"))
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_profile_worker_phases_add_up_to_the_total():
     r = tool("tools/profile_worker.py", "--env", "CartPole-v1", "--seconds", "1", "--warmup", "0.5",
              "--workers", "1")
@@ -54,6 +58,7 @@ def test_profile_worker_phases_add_up_to_the_total():
     assert abs(sum(cols[p] for p in phases) - cols["total"]) < 0.01
 
 
+@pytest.mark.slow
 def test_bench_train_rounds_report_medians_and_ratios():
     r = tool("tools/bench_train.py", "--env", "CartPole-v1", "--seconds", "2", "--workers", "1", "2",
              "--algos", "a3c", "--rounds", "2", timeout=600)
@@ -69,6 +74,7 @@ def test_bench_train_rounds_report_medians_and_ratios():
     assert "scaling env only" in out and "a3c" in out.split("scaling")[1]
 
 
+@pytest.mark.slow
 def test_run_until_stops_at_the_frame_count_and_keeps_the_lr_schedule(tmp_path):
     run_dir = tmp_path / "run"
     r = tool("tools/run_until.py", "--steps", "4000", "--poll", "0.2", "--",
@@ -83,11 +89,13 @@ def test_run_until_stops_at_the_frame_count_and_keeps_the_lr_schedule(tmp_path):
     assert "SIGTERM" in r.stdout
 
 
+@pytest.mark.slow
 def test_run_until_needs_the_run_folder():
     r = tool("tools/run_until.py", "--frames", "100", "--", sys.executable, "-m", "refasync.train")
     assert r.returncode == 2 and "--out" in r.stderr
 
 
+@pytest.mark.slow
 def test_atari_table_is_computed_from_the_records(tmp_path):
     """A synthetic Breakout record: 200 episodes, the i-th scoring i and ending at (i + 1) * 0.5M frames."""
     import json

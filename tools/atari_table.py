@@ -22,7 +22,8 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from refasync.plot import PlotError, first_reach, load_run, mean_last_k, si_axis, value_at  # noqa: E402
+from refasync.errors import PlotError  # noqa: E402
+from refasync.plot import load_run, mean_last_k, si_axis, value_at  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -30,7 +30,7 @@ def main(argv=None):
     from refasync.config import ConfigError
     from refasync.envs import make_env
     from refasync.evaluate import load_run
-    from refasync.logs import load_checkpoint
+    from refasync.checkpoint import load_checkpoint
     try:
         cfg, net, theta = load_run(args.run_dir)
     except ConfigError as e:

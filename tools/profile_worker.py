@@ -66,7 +66,7 @@ def _worker(worker_id, cfg, spec, block, seconds, warmup, barrier, out):
 
 
 def profile(cfg, spec, n, seconds, warmup):
-    from refasync.runner import build_network
+    from refasync.nn import build_network
     from refasync.shared import SharedBlock
     import numpy as np
 

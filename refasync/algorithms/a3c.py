@@ -16,11 +16,14 @@ seed notes'; the code carries ``# [Alg3 Ln]`` tags.
     L12          t <- t + 1
     L13          T <- T + 1
     L14      until terminal s_t or t - t_start == t_max
-    L15      R = 0 for terminal s_t;  V(s_t; theta'_v) for non-terminal s_t   // Bootstrap from last state
+    L15      R = 0 for terminal s_t;  V(s_t; theta'_v) for non-terminal s_t
+                 // Bootstrap from last state
     L16      for i in {t-1, ..., t_start} do
     L17          R <- r_i + gamma R
-    L18          Accumulate gradients wrt theta': d_theta <- d_theta + grad_theta' log pi(a_i|s_i; theta') (R - V(s_i; theta'_v))
-    L19          Accumulate gradients wrt theta'_v: d_theta_v <- d_theta_v + d(R - V(s_i; theta'_v))^2 / d theta'_v
+    L18          Accumulate gradients wrt theta':
+                     d_theta <- d_theta + grad_theta' log pi(a_i|s_i; theta') (R - V(s_i; theta'_v))
+    L19          Accumulate gradients wrt theta'_v:
+                     d_theta_v <- d_theta_v + d(R - V(s_i; theta'_v))^2 / d theta'_v
     L20      end for
     L21      Perform asynchronous update of theta using d_theta and of theta_v using d_theta_v.
     L22  until T > T_max
@@ -39,7 +42,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..targets import n_step_returns
-from .common import POLICIES, AsynchronousUpdate
+from .common import POLICIES, AsynchronousUpdate, report
 
 
 def worker(ctx):
@@ -55,15 +58,13 @@ def worker(ctx):
         out, cache = net.forward(theta_prime, s[None])
         return out[0, :-1], out[0, -1], cache
 
-    t = 1                                                                         # [Alg3 L3]
-    theta_prime = np.empty_like(theta)                                            # [Alg3 L2]
-    d_theta = np.zeros_like(theta)
-    s = None                      # None: a new episode starts (ADDITION 11)
-    if ctx.resume is not None:    # a resumed run continues where this worker stopped
-        t, s = ctx.resume["t"], ctx.resume["s"]
+    # [Alg3 L2] theta' is the worker's own array; d_theta, d_theta_v one gradient array
+    theta_prime, d_theta = np.empty_like(theta), np.zeros_like(theta)
+    # [Alg3 L3] t = 1; s None: a new episode starts (ADDITION 11); or where a resumed worker stopped
+    t, s = ctx.start(t=1, s=None)
     while T.value <= T_max:                                                       # [Alg3 L4, L22]
-        if s is None:
-            s = env.reset()                                                       # ADDITION 11: a new episode after a terminal
+        if s is None:                                 # ADDITION 11: a new episode after a terminal
+            s = env.reset()
         d_theta[:] = 0                                                            # [Alg3 L5]
         theta_prime[:] = theta                                                    # [Alg3 L6]
         t_start = t                                                               # [Alg3 L7]
@@ -73,22 +74,25 @@ def worker(ctx):
             params_t, v_t, cache_t = policy_and_value(theta_prime, s)
             a_t = pi.sample(params_t, rng)                                        # [Alg3 L10]
             s, r_t, terminal, truncated = env.step(a_t)                           # [Alg3 L11]
-            params.append(params_t), v.append(v_t), a.append(a_t), r.append(r_t), caches.append(cache_t)
+            params.append(params_t), v.append(v_t), a.append(a_t), r.append(r_t)
+            caches.append(cache_t)
             t += 1                                                                # [Alg3 L12]
             T_now = T.increment()                                                 # [Alg3 L13]
-            if terminal or truncated or t - t_start == t_max:                     # [Alg3 L14] ADDITION 9: or truncated
+            # ADDITION 9: a segment also ends at a time-limit truncation
+            if terminal or truncated or t - t_start == t_max:                     # [Alg3 L14]
                 break
         # ADDITION 9: on a time-limit truncation s_t is not terminal: bootstrap from it.
         R = 0.0 if terminal else float(policy_and_value(theta_prime, s)[1])       # [Alg3 L15]
-        R_i = n_step_returns(r, R, gamma)                                         # [Alg3 L16-17, L20]
+        R_i = n_step_returns(r, R, gamma)                                     # [Alg3 L16-17, L20]
         # DEVIATION 1: the policy term is -log pi * (R - V), minimised with the value term
+        # ADDITION 1: the entropy bonus beta; ADDITION 3: the value-loss scale
         terms, d_params, d_v = pi.loss_grad(np.stack(params), np.array(v), a, R_i,
-                                            cfg.beta,                             # ADDITION 1: entropy bonus
-                                            cfg.value_scale)                      # ADDITION 3: value-loss scale
+                                            cfg.beta, cfg.value_scale)
         d_out = np.concatenate([d_params, d_v[:, None]], axis=1)
-        net.backward(theta_prime, net.stack_caches(caches), d_out, d_theta)       # [Alg3 L18-19] DEVIATION 4: one backward pass for the segment
+        # DEVIATION 4: one backward pass for the whole segment
+        net.backward(theta_prime, net.stack_caches(caches), d_out, d_theta)       # [Alg3 L18-19]
         grad_norm = update(d_theta, T_now)                                        # [Alg3 L21]
         if terminal or truncated:
             s = None
-        yield {"loss": terms["loss"], "grad_norm": grad_norm, "entropy": terms["entropy"] / len(a),
-               "T": T_now, "a": a, "r": r, "target": R_i, "carry": {"t": t, "s": s}}
+        yield report(terms["loss"], grad_norm, T_now, a, r, R_i, carry={"t": t, "s": s},
+                     entropy=terms["entropy"] / len(a))

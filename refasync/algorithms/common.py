@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import NonFiniteError  # noqa: F401  (algorithms.common.NonFiniteError, as before)
 from ..losses import a3c_loss_grad, gaussian_loss_grad
 from ..nn.kernels import softplus_forward
 from ..optim import (clip_coefficient, grad_norm, linear_lr, momentum_sgd_step, rmsprop_step,
@@ -22,10 +23,6 @@ from ..optim import (clip_coefficient, grad_norm, linear_lr, momentum_sgd_step, 
 # m_i <- alpha m_i + (1 - alpha) d_theta_i, so m_i is the thread's own; RMSProp
 # "with per-thread statistics" keeps g_i per thread (the paper's comparison).
 PER_THREAD_OPTIMIZERS = ("rmsprop", "momentum_sgd")
-
-
-class NonFiniteError(FloatingPointError):
-    """A gradient or parameter became NaN or Inf."""
 
 
 @dataclass
@@ -63,6 +60,18 @@ class WorkerContext:
     eps_final: float | None = None
     resume: dict | None = None
     thread_stat: np.ndarray | None = None    # per-thread optimizers' g_i or m_i (set by the update)
+
+    def start(self, **fresh):
+        """The loop-carried values a worker begins with, in the order given: ``fresh``
+        for a new worker, or where this worker stopped when it is resumed."""
+        return tuple(self.resume[k] if self.resume is not None else v for k, v in fresh.items())
+
+
+def report(loss, grad_norm, T, a, r, target, carry, **extra):
+    """What a worker yields after each update: the statistics the runner logs, the
+    segment the golden traces record, and ``carry``, the loop state it continues from."""
+    return {"loss": loss, "grad_norm": grad_norm, "T": T, "a": a, "r": r, "target": target,
+            "carry": carry, **extra}
 
 
 # ---------------------------------------------------------------- exploration
@@ -141,8 +150,8 @@ class GaussianPolicy:
         """The loss of ``losses.gaussian_loss_grad`` at mu = mean(params); with the tanh
         mean, dL/dmu_in = dL/dmu (1 - mu^2)."""
         mu = self.mean(params)
-        terms, d_mu, d_x, d_v = gaussian_loss_grad(mu, params[:, self.D:], v, np.asarray(a), R, beta,
-                                                   value_scale)
+        terms, d_mu, d_x, d_v = gaussian_loss_grad(mu, params[:, self.D:], v, np.asarray(a), R,
+                                                   beta, value_scale)
         if self.bounded:
             d_mu = d_mu * (1.0 - mu * mu)
         return terms, np.concatenate([d_mu, d_x], axis=1), d_v
@@ -177,18 +186,21 @@ class AsynchronousUpdate:
         """Apply d_theta at global step T; returns the gradient norm before clipping."""
         cfg = self.cfg
         norm = grad_norm(d_theta)
-        if not math.isfinite(norm):                                           # ADDITION 10: NaN/Inf check
-            raise NonFiniteError(f"non-finite gradient (norm {norm}) in worker {self.worker_id} at T={T}")
-        scale = clip_coefficient(norm, cfg.max_grad_norm)                     # ADDITION 2: gradient-norm clipping
-        lr = linear_lr(cfg.lr, T, cfg.steps) if cfg.lr_anneal else cfg.lr     # ADDITION 5: linear learning-rate annealing
+        if not math.isfinite(norm):                                   # ADDITION 10: NaN/Inf check
+            raise NonFiniteError(f"non-finite gradient (norm {norm}) in worker {self.worker_id} "
+                                 f"at T={T}")
+        scale = clip_coefficient(norm, cfg.max_grad_norm)             # ADDITION 2: norm clipping
+        lr = linear_lr(cfg.lr, T, cfg.steps) if cfg.lr_anneal else cfg.lr   # ADDITION 5: annealing
         # Each update sweeps theta and g from its own start (optim.sweep_parts): the
         # same update, without two workers fighting over the same cache lines.
         self.updates += 1
         for p in sweep_parts(self.theta.shape[0], self.worker_id, self.updates):
-            if cfg.optimizer in ("momentum_sgd", "shared_momentum_sgd"):      # ADDITION 4: the optimizer
-                momentum_sgd_step(self.theta[p], self.stat[p], d_theta[p], lr, cfg.momentum, scale)
+            theta, stat, d = self.theta[p], self.stat[p], d_theta[p]
+            # ADDITION 4: the optimizer (the paper compares these; shared RMSProp by default)
+            if cfg.optimizer in ("momentum_sgd", "shared_momentum_sgd"):
+                momentum_sgd_step(theta, stat, d, lr, cfg.momentum, scale)
             else:
-                rmsprop_step(self.theta[p], self.stat[p], d_theta[p], lr, cfg.rms_alpha, cfg.rms_eps, scale)
+                rmsprop_step(theta, stat, d, lr, cfg.rms_alpha, cfg.rms_eps, scale)
         return norm
 
 

@@ -24,7 +24,8 @@ in lines 5-6 (ERRATUM 2); the lines below follow the paper's intent.
     L19      R = 0 for terminal s_t;  max_a Q(s_t, a; theta^-) for non-terminal s_t
     L20      for i in {t-1, ..., t_start} do
     L21          R <- r_i + gamma R
-    L22          Accumulate gradients wrt theta': d_theta <- d_theta + d(R - Q(s_i, a_i; theta'))^2 / d theta'
+    L22          Accumulate gradients wrt theta':
+                     d_theta <- d_theta + d(R - Q(s_i, a_i; theta'))^2 / d theta'
     L23      end for
     L24      Perform asynchronous update of theta using d_theta.
     L25      if T mod I_target == 0 then
@@ -43,7 +44,7 @@ import numpy as np
 
 from ..losses import q_loss_grad
 from ..targets import n_step_returns
-from .common import AsynchronousUpdate, epsilon_at, epsilon_greedy, final_epsilon, q_values
+from .common import AsynchronousUpdate, epsilon_at, epsilon_greedy, final_epsilon, q_values, report
 
 
 def worker(ctx):
@@ -51,18 +52,20 @@ def worker(ctx):
     theta, theta_minus, T = ctx.shared.theta, ctx.shared.theta_minus, ctx.shared.T
     T_max, gamma, t_max = cfg.steps, cfg.gamma, cfg.t_max
     update = AsynchronousUpdate(ctx)
-    eps_final = final_epsilon(ctx)                                                # ADDITION 8: per-thread final epsilon
+    eps_final = final_epsilon(ctx)                     # ADDITION 8: per-thread final epsilon
 
-    t = 1                                                                         # [Alg2 L4]
+    def policy(q):
+        return epsilon_greedy(q, epsilon_at(T.value, eps_final, cfg.eps_anneal_steps), rng)
+
+    # [Alg2 L4] t = 1; s None: a new episode starts (ADDITION 11); or where a resumed worker stopped
+    t, s = ctx.start(t=1, s=None)
     # [Alg2 L5] DEVIATION 3: theta^- <- theta is done once by the runner.
-    theta_prime = np.empty_like(theta)                                            # [Alg2 L6]
+    # [Alg2 L6] theta' is the worker's own array
+    theta_prime = np.empty_like(theta)
     d_theta = np.zeros_like(theta)                                                # [Alg2 L7]
-    s = None                      # None: a new episode starts (ADDITION 11)
-    if ctx.resume is not None:    # a resumed run continues where this worker stopped
-        t, s = ctx.resume["t"], ctx.resume["s"]
     while T.value <= T_max:                                                       # [Alg2 L8, L28]
-        if s is None:
-            s = env.reset()                                                       # ADDITION 11: a new episode after a terminal
+        if s is None:                                 # ADDITION 11: a new episode after a terminal
+            s = env.reset()
         d_theta[:] = 0                                                            # [Alg2 L9]
         theta_prime[:] = theta                                                    # [Alg2 L10]
         t_start = t                                                               # [Alg2 L11]
@@ -71,23 +74,24 @@ def worker(ctx):
         target_due = False
         while True:                                                               # [Alg2 L13]
             q_t, cache_t = q_values(net, theta_prime, s)
-            a_t = epsilon_greedy(q_t, epsilon_at(T.value, eps_final, cfg.eps_anneal_steps), rng)  # [Alg2 L14]
+            a_t = policy(q_t)                                                     # [Alg2 L14]
             s, r_t, terminal, truncated = env.step(a_t)                           # [Alg2 L15]
             q.append(q_t), a.append(a_t), r.append(r_t), caches.append(cache_t)
             t += 1                                                                # [Alg2 L16]
             T_now = T.increment()                                                 # [Alg2 L17]
-            target_due |= T_now % cfg.I_target == 0                               # DEVIATION 2: remembered for L25
-            if terminal or truncated or t - t_start == t_max:                     # [Alg2 L18] ADDITION 9: or truncated
+            target_due |= T_now % cfg.I_target == 0       # DEVIATION 2: remembered for L25
+            # ADDITION 9: a segment also ends at a time-limit truncation
+            if terminal or truncated or t - t_start == t_max:                     # [Alg2 L18]
                 break
         # ADDITION 9: on a time-limit truncation s_t is not terminal: bootstrap from it.
         R = 0.0 if terminal else float(q_values(net, theta_minus, s)[0].max())    # [Alg2 L19]
-        R_i = n_step_returns(r, R, gamma)                                         # [Alg2 L20-21, L23]
+        R_i = n_step_returns(r, R, gamma)                                     # [Alg2 L20-21, L23]
         L, d_q = q_loss_grad(np.stack(q), a, R_i)
-        net.backward(theta_prime, net.stack_caches(caches), d_q, d_theta)         # [Alg2 L22] DEVIATION 4: one backward pass for the segment
+        # DEVIATION 4: one backward pass for the whole segment
+        net.backward(theta_prime, net.stack_caches(caches), d_q, d_theta)         # [Alg2 L22]
         grad_norm = update(d_theta, T_now)                                        # [Alg2 L24]
         if target_due:                                                            # [Alg2 L25]
             theta_minus[:] = theta                                                # [Alg2 L26]
         if terminal or truncated:
             s = None
-        yield {"loss": L, "grad_norm": grad_norm, "T": T_now, "a": a, "r": r, "target": R_i,
-               "carry": {"t": t, "s": s}}
+        yield report(L, grad_norm, T_now, a, r, R_i, carry={"t": t, "s": s})

@@ -36,7 +36,7 @@ import numpy as np
 
 from ..losses import q_loss_grad
 from ..targets import one_step_q_target
-from .common import AsynchronousUpdate, epsilon_at, epsilon_greedy, final_epsilon, q_values
+from .common import AsynchronousUpdate, epsilon_at, epsilon_greedy, final_epsilon, q_values, report
 
 
 def worker(ctx):
@@ -44,24 +44,26 @@ def worker(ctx):
     theta, theta_minus, T = ctx.shared.theta, ctx.shared.theta_minus, ctx.shared.T
     T_max, gamma = cfg.steps, cfg.gamma
     update = AsynchronousUpdate(ctx)
-    eps_final = final_epsilon(ctx)                                                # ADDITION 8: per-thread final epsilon
+    eps_final = final_epsilon(ctx)                     # ADDITION 8: per-thread final epsilon
+
+    def policy(q):
+        return epsilon_greedy(q, epsilon_at(T.value, eps_final, cfg.eps_anneal_steps), rng)
+
     loss = 0.0
     caches, d_qs = [], []        # DEVIATION 4: L10's terms, back-propagated together at L17
     a_log, r_log, y_log = [], [], []         # what the update reports
 
-    t = 0                                                                         # [Alg1 L2]
     # (ERRATUM 4: the seed notes' numbering of this box is garbled; see the docstring.)
+    # [Alg1 L2] t = 0; s None: a new episode starts; or where a resumed worker stopped
+    t, s = ctx.start(t=0, s=None)
     # [Alg1 L3] DEVIATION 3: theta^- is global, so the runner copies theta^- <- theta
     # once before any worker starts, not once per thread.
     d_theta = np.zeros_like(theta)                                                # [Alg1 L4]
-    s = None                      # None: a new episode starts
-    if ctx.resume is not None:    # a resumed run continues where this worker stopped
-        t, s = ctx.resume["t"], ctx.resume["s"]
     while T.value <= T_max:                                                       # [Alg1 L6, L20]
-        if s is None:
-            s = env.reset()                                                       # [Alg1 L5] ADDITION 11: and after a terminal
+        if s is None:                                 # ADDITION 11: and after a terminal
+            s = env.reset()                                                       # [Alg1 L5]
         q_s, cache_s = q_values(net, theta, s)
-        a = epsilon_greedy(q_s, epsilon_at(T.value, eps_final, cfg.eps_anneal_steps), rng)  # [Alg1 L7]
+        a = policy(q_s)                                                           # [Alg1 L7]
         s_next, r, terminal, truncated = env.step(a)                              # [Alg1 L8]
         # ADDITION 9: a time-limit truncation is not terminal: bootstrap from s'.
         q_next_minus, _ = q_values(net, theta_minus, s_next)
@@ -76,14 +78,15 @@ def worker(ctx):
         if T_now % cfg.I_target == 0:                                             # [Alg1 L13]
             theta_minus[:] = theta                                                # [Alg1 L14]
         episode_over = terminal or truncated
-        if t % cfg.I_async_update == 0 or episode_over:                           # [Alg1 L16] ADDITION 9: or truncated
-            net.backward(theta, net.stack_caches(caches), np.concatenate(d_qs), d_theta)  # [Alg1 L10]
+        # ADDITION 9: a time-limit truncation also ends the accumulation
+        if t % cfg.I_async_update == 0 or episode_over:                           # [Alg1 L16]
+            d_q = np.concatenate(d_qs)
+            net.backward(theta, net.stack_caches(caches), d_q, d_theta)           # [Alg1 L10]
             grad_norm = update(d_theta, T_now)                                    # [Alg1 L17]
             d_theta[:] = 0                                                        # [Alg1 L18]
             caches.clear(), d_qs.clear()
             if episode_over:
                 s = None
-            yield {"loss": loss, "grad_norm": grad_norm, "T": T_now, "a": a_log, "r": r_log,
-                   "target": y_log, "carry": {"t": t, "s": s}}
+            yield report(loss, grad_norm, T_now, a_log, r_log, y_log, carry={"t": t, "s": s})
             a_log, r_log, y_log = [], [], []
             loss = 0.0

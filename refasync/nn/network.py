@@ -357,3 +357,14 @@ class GaussianActorCritic:
         k = self.n_actions + self.n_sigma
         self.policy.backward(theta_pi, cache[0], d_out[:, :k], d_pi)
         self.value.backward(theta_v, cache[1], d_out[:, k:], d_v)
+
+
+def build_network(cfg, obs_shape, n_actions):
+    """The network a run configuration names (``cfg.network``: "atari", "mlp" or
+    "gaussian", with ``cfg.head``, ``cfg.hidden`` and the Gaussian options)."""
+    if cfg.network == "gaussian":
+        return GaussianActorCritic(int(np.prod(obs_shape)), n_actions, hidden=cfg.hidden,
+                                   spherical=not cfg.sigma_per_dimension, bounded_mean=not cfg.linear_mu)
+    if cfg.network == "atari":
+        return atari_network(n_actions, cfg.head, frames=obs_shape[0], size=obs_shape[1])
+    return mlp(int(np.prod(obs_shape)), n_actions, cfg.head, hidden=cfg.hidden)
