@@ -9,7 +9,8 @@ frames -> 1M steps).
 
 Presets are chosen from the environment id (``ALE/*`` -> ``atari``,
 anything else -> ``classic``), then overridden by the command line.  Each
-value carries its source in ``PRESET_SOURCES``.
+value carries its source in its field's ``source`` (``preset_sources()``): each setting is
+declared once, with its flag, help, source and role (``setting``).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
+from .cli import float_list, hidden_sizes
 from .errors import ConfigError  # noqa: F401  (refasync.config.ConfigError, as before)
 
 ALGORITHMS = ("one-step-q", "one-step-sarsa", "n-step-q", "a3c")
@@ -25,49 +27,144 @@ ALIASES = {"q": "one-step-q", "sarsa": "one-step-sarsa", "nq": "n-step-q", "a3c"
 OPTIMIZERS = ("shared_rmsprop", "rmsprop", "momentum_sgd", "shared_momentum_sgd")
 
 
+def setting(default, *, flag=None, help=None, source=None, kind="learning", resume=False, replay=False,
+            shown=None, parse=None, choices=None, const=None):
+    """A Config field and everything about it, declared once (the parser, the printed
+    configuration, the preset sources, the flags --resume accepts, the settings a golden
+    replay carries and the ones plots compare are all derived from these):
+
+    flag     its command-line flag (True: from the name, ``I_target`` -> ``--i-target``), or None
+    help     the flag's help;  parse / choices / const: how the flag is read (const: a switch)
+    source   where the presets' value comes from (config.json's ``preset_sources``)
+    kind     "identity" (algo, env, seed), "learning" (changes what is learned: plots compare
+             these) or "run" (how the run is executed and logged)
+    resume   whether --resume accepts the flag;  replay: whether a golden replay's config has it
+    shown    when the printed configuration shows it: True, or a predicate of the Config
+    """
+    metadata = dict(flag=flag, help=help, source=source, kind=kind, resume=resume, replay=replay,
+                    shown=shown, parse=parse, choices=choices, const=const)
+    if isinstance(default, dict):
+        return field(default_factory=dict, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def _q(cfg):
+    return cfg.head == "q"
+
+
 @dataclass
 class Config:
-    algo: str = "a3c"
-    env: str = "CartPole-v1"
-    workers: int = 2
-    steps: int = 200_000                 # ADDITION 12: T_max in agent steps, not frames
-    seed: int = 0
-    deterministic: bool = False
-    out: str | None = None
+    algo: str = setting("a3c", flag=True, kind="identity", replay=True,
+                        help=f"{', '.join(ALGORITHMS)} (aliases q, sarsa, nq, a3c); default a3c")
+    env: str = setting("CartPole-v1", flag=True, kind="identity", replay=True,
+                       help="a gymnasium id (ALE/* ids get the paper's Atari pipeline; a Box action space "
+                            "A3C's Gaussian policy); default CartPole-v1")
+    workers: int = setting(2, flag=True, parse=int, replay=True, shown=True,
+                           help="actor-learners (default: the preset's if it sets one, else the CPU cores)")
+    # ADDITION 12: T_max in agent steps, not frames
+    steps: int = setting(200_000, flag=True, parse=int, resume=True, replay=True, shown=True,
+                         help="T_max, total agent steps (default: preset)",
+                         source="atari: 80M agent steps = 320M frames, the authors' e-mail: '320 million "
+                                "frames ... for one-day results' (not in the paper's text); classic: tuned; "
+                                "continuous: 2M, enough for Pendulum-v1 and InvertedPendulum-v5 (README)")
+    seed: int = setting(0, flag=True, parse=int, kind="identity", replay=True, shown=True)
+    deterministic: bool = setting(False, flag=True, const=True, shown=True,
+                                  help="interleave the workers in one process: bitwise reproducible")
+    out: str | None = setting(None, flag=True, kind="run", help="run folder (default runs/<algo>-<env>-<time>)")
     # learning
-    gamma: float = 0.99
-    lr: float = 7e-4
-    lr_anneal: bool = True               # linearly to 0 at T_max
-    optimizer: str = "shared_rmsprop"
-    rms_alpha: float = 0.99
-    rms_eps: float = 0.1
-    momentum: float = 0.99               # alpha of momentum SGD (per-thread m_i, or shared m)
-    max_grad_norm: float = 40.0          # 0 disables clipping
+    gamma: float = setting(0.99, flag=True, parse=float, replay=True, shown=True,
+                           source="paper Sec. 8: discount 0.99")
+    lr: float = setting(7e-4, flag=True, parse=float, replay=True, shown=True,
+                        source="atari: 7e-4, the authors' e-mail (muupan/async-rl wiki; the paper sweeps "
+                               "LogUniform(1e-4, 1e-2)); continuous: 7e-4, measured on Pendulum-v1 (DECISION 4); "
+                               "classic: tuned on CartPole-v1")
+    lr_anneal: bool = setting(True, flag="--no-lr-anneal", const=False, replay=True, shown=True,
+                              help="a constant learning rate (default: annealed linearly to 0 at T_max)",
+                              source="paper Sec. 8: learning rate annealed linearly to 0")
+    optimizer: str = setting("shared_rmsprop", flag=True, choices=OPTIMIZERS, replay=True, shown=True,
+                             source="paper Sec. 4/7: shared RMSProp is the most robust")
+    rms_alpha: float = setting(0.99, flag=True, parse=float, replay=True, shown=True,
+                               source="paper Sec. 8: RMSProp decay 0.99")
+    rms_eps: float = setting(0.1, flag=True, parse=float, replay=True, shown=True,
+                             source="0.1: the authors' e-mail (muupan/async-rl wiki); inside the square root: "
+                                    "paper Sec. 4 / supp. Sec. 7 equations")
+    momentum: float = setting(0.99)      # alpha of momentum SGD (per-thread m_i, or shared m); no flag
+    max_grad_norm: float = setting(40.0, flag=True, parse=float, replay=True, shown=True,
+                                   help="0 disables clipping",
+                                   source="40: neither the paper nor the authors' e-mail (which says they "
+                                          "'didn't clip losses'); the value of the public reproductions "
+                                          "(chainerrl/pfrl, miyosuda)")
     # algorithm structure
-    t_max: int = 5                       # n-step Q and A3C segment length
-    I_async_update: int = 5              # one-step methods: steps between updates
-    I_target: int = 10_000               # Q methods: steps between target copies
+    t_max: int = setting(5, flag=True, parse=int, replay=True, shown=lambda c: c.algo in ("a3c", "n-step-q"),
+                         help="n-step Q and A3C segment length",
+                         source="paper Sec. 8: t_max = 5 with 16 threads; atari A3C: 20 with one worker per "
+                                "core, up to 4 workers (DECISION 1, measured on Pong: docs/atari-experiments.md); "
+                                "classic A3C: 20, tuned; continuous: 20, the classic value (the paper batches "
+                                "whole episodes)")
+    I_async_update: int = setting(5, flag=True, parse=int, replay=True, shown=lambda c: c.algo.startswith("one-step"),
+                                  help="one-step methods: agent steps between updates",
+                                  source="paper Sec. 8: one-step methods update every 5 actions")
+    I_target: int = setting(10_000, flag=True, parse=int, replay=True, shown=_q,
+                            help="agent steps between target copies",
+                            source="paper Sec. 8: 40,000 frames = 10,000 agent steps at frame skip 4; "
+                                   "classic: tuned")
     # exploration (Q methods)
-    eps_finals: tuple = (0.1, 0.01, 0.5)
-    eps_probs: tuple = (0.4, 0.3, 0.3)
-    eps_anneal_steps: int = 1_000_000
+    eps_finals: tuple = setting((0.1, 0.01, 0.5), flag=True, parse=float_list, shown=_q,
+                                help="final epsilons each worker samples from, e.g. 0.1,0.01,0.5",
+                                source="paper Sec. 8: final epsilon sampled from {0.1, 0.01, 0.5}")
+    eps_probs: tuple = setting((0.4, 0.3, 0.3), flag=True, parse=float_list, shown=_q,
+                               help="their probabilities, e.g. 0.4,0.3,0.3",
+                               source="paper Sec. 8: with probabilities {0.4, 0.3, 0.3}")
+    eps_anneal_steps: int = setting(1_000_000, flag=True, parse=int, shown=_q,
+                                    source="paper Sec. 8: annealed from 1 over 4M frames = 1M agent steps; "
+                                           "classic: tuned")
     # A3C
-    beta: float = 0.01
-    value_scale: float = 0.5
+    beta: float = setting(0.01, flag=True, parse=float, replay=True, shown=lambda c: c.algo == "a3c",
+                          help="entropy weight (A3C)",
+                          source="paper Sec. 8: entropy weight 0.01; continuous: 1e-4 (supp. Sec. 9)")
+    value_scale: float = setting(0.5, flag=True, parse=float, replay=True, shown=lambda c: c.algo == "a3c",
+                                 source="the authors' e-mail: 'multiply the gradients of V by 0.5', read as "
+                                        "0.5 * d(R - V)^2/dV (docs/implementation-details.md, ADDITION 3)")
     # environment and network
-    clip_rewards: bool = False
-    reward_scale: float = 1.0            # the learner sees reward_scale * r (ADDITION 15)
-    life_loss_terminal: bool = False     # Atari: a lost life ends the episode for learning
-    network: str = "mlp"                 # "mlp", "atari" or "gaussian" (continuous actions, A3C)
-    hidden: tuple = (64, 64)
-    sigma_per_dimension: bool = False    # gaussian: one sigma^2 per action dimension (paper: one for all)
-    linear_mu: bool = False              # gaussian: the paper's linear mu (default: tanh, DEVIATION 7)
-    dtype: str = "float32"
-    # logging
-    progress_interval: float = 1.0       # seconds between progress.csv rows
-    checkpoint_interval: float = 60.0    # seconds between checkpoints
-    restart_workers: int = 0             # dead workers replaced per run (process mode)
-    extra: dict = field(default_factory=dict)
+    clip_rewards: bool = setting(False, shown=lambda c: c.network == "atari",
+                                 source="DQN's rule (Mnih et al. 2015; paper Sec. 8: 'the same input "
+                                        "preprocessing'), confirmed by the authors' e-mail: rewards clipped to "
+                                        "[-1, 1] on Atari")
+    # ADDITION 15: the learner sees reward_scale * r
+    reward_scale: float = setting(1.0, flag=True, parse=float, shown=lambda c: c.reward_scale != 1.0,
+                                  help="the learner sees reward-scale * r; scores stay raw",
+                                  source="continuous: 1e-3, measured on Pendulum-v1 (DECISION 4; chainerrl's A3C "
+                                         "for continuous control uses the same); the paper does not say "
+                                         "(ADDITION 15)")
+    life_loss_terminal: bool = setting(False, flag=True, const=True,
+                                       help="Atari: a lost life is terminal for learning (default off)",
+                                       source="off: the paper does not say; DQN-2015 used it (option)")
+    network: str = setting("mlp",        # "mlp", "atari" or "gaussian" (continuous actions, A3C)
+                           source="paper Sec. 8: the Atari network; an MLP for vector observations; supp. "
+                                  "Sec. 9: separate Gaussian-policy and value networks for continuous actions")
+    hidden: tuple = setting((64, 64), flag=True, parse=hidden_sizes, replay=True,
+                            shown=lambda c: c.network in ("mlp", "gaussian"),
+                            help="MLP hidden sizes, e.g. 64,64")
+    sigma_per_dimension: bool = setting(False, flag=True, const=True,
+                                        help="continuous actions: one sigma^2 per action dimension (default: "
+                                             "one for all, the paper's)")
+    linear_mu: bool = setting(False, flag=True, const=True, shown=lambda c: c.network == "gaussian",
+                              help="continuous actions: the paper's linear mean, actions clipped to the bounds "
+                                   "(default: tanh mean in [-1, 1] mapped onto the bounds, DEVIATION 7)",
+                              source="continuous: off, tanh mean (DEVIATION 7, measured on Pendulum-v1); the "
+                                     "paper's linear mean is --linear-mu")
+    dtype: str = setting("float32", flag=True, choices=("float32", "float64"), replay=True)
+    # running and logging
+    progress_interval: float = setting(1.0, kind="run")      # seconds between progress.csv rows
+    checkpoint_interval: float = setting(60.0, flag="--checkpoint-every", parse=float, kind="run", resume=True,
+                                         help="seconds between periodic checkpoints (default 60); the logs are "
+                                              "flushed to disk with each, so a run that dies resumes from the "
+                                              "last one")
+    restart_workers: int = setting(0, flag=True, parse=int, kind="run", resume=True,
+                                   help="replace a worker that dies (exception, killed, out of memory) with a "
+                                        "fresh one, up to N times in the run (default 0: a failure stops the "
+                                        "run); NaN/Inf always stops it")
+    extra: dict = setting({}, kind="run")
 
     @property
     def head(self):
@@ -143,42 +240,69 @@ PRESETS = {
 # (N - 1) * 20 <= 75, i.e. up to 4 workers; beyond, the paper's 5.
 LONG_SEGMENT_MAX_WORKERS = 4
 
-PRESET_SOURCES = {
-    "gamma": "paper Sec. 8: discount 0.99",
-    "lr": "atari: 7e-4, the authors' e-mail (muupan/async-rl wiki; the paper sweeps "
-          "LogUniform(1e-4, 1e-2)); continuous: 7e-4, measured on Pendulum-v1 (DECISION 4); "
-          "classic: tuned on CartPole-v1",
-    "lr_anneal": "paper Sec. 8: learning rate annealed linearly to 0",
-    "optimizer": "paper Sec. 4/7: shared RMSProp is the most robust",
-    "rms_alpha": "paper Sec. 8: RMSProp decay 0.99",
-    "rms_eps": "0.1: the authors' e-mail (muupan/async-rl wiki); inside the square root: "
-               "paper Sec. 4 / supp. Sec. 7 equations",
-    "max_grad_norm": "40: neither the paper nor the authors' e-mail (which says they 'didn't clip "
-                     "losses'); the value of the public reproductions (chainerrl/pfrl, miyosuda)",
-    "t_max": "paper Sec. 8: t_max = 5 with 16 threads; atari A3C: 20 with one worker per core, "
-             "up to 4 workers (DECISION 1, measured on Pong: docs/atari-experiments.md); classic A3C: 20, tuned; "
-             "continuous: 20, the classic value (the paper batches whole episodes)",
-    "I_async_update": "paper Sec. 8: one-step methods update every 5 actions",
-    "I_target": "paper Sec. 8: 40,000 frames = 10,000 agent steps at frame skip 4; classic: tuned",
-    "eps_finals": "paper Sec. 8: final epsilon sampled from {0.1, 0.01, 0.5}",
-    "eps_probs": "paper Sec. 8: with probabilities {0.4, 0.3, 0.3}",
-    "eps_anneal_steps": "paper Sec. 8: annealed from 1 over 4M frames = 1M agent steps; classic: tuned",
-    "value_scale": "the authors' e-mail: 'multiply the gradients of V by 0.5', read as "
-                   "0.5 * d(R - V)^2/dV (docs/implementation-details.md, ADDITION 3)",
-    "clip_rewards": "DQN's rule (Mnih et al. 2015; paper Sec. 8: 'the same input preprocessing'), "
-                    "confirmed by the authors' e-mail: rewards clipped to [-1, 1] on Atari",
-    "life_loss_terminal": "off: the paper does not say; DQN-2015 used it (option)",
-    "reward_scale": "continuous: 1e-3, measured on Pendulum-v1 (DECISION 4; chainerrl's A3C for "
-                    "continuous control uses the same); the paper does not say (ADDITION 15)",
-    "linear_mu": "continuous: off, tanh mean (DEVIATION 7, measured on Pendulum-v1); the paper's "
-                 "linear mean is --linear-mu",
-    "network": "paper Sec. 8: the Atari network; an MLP for vector observations; supp. Sec. 9: "
-               "separate Gaussian-policy and value networks for continuous actions",
-    "beta": "paper Sec. 8: entropy weight 0.01; continuous: 1e-4 (supp. Sec. 9)",
-    "steps": "atari: 80M agent steps = 320M frames, the authors' e-mail: '320 million frames "
-             "... for one-day results' (not in the paper's text); classic: tuned; continuous: 2M, "
-             "enough for Pendulum-v1 and InvertedPendulum-v5 (README)",
-}
+def fields(kind=None, cls=None):
+    """The Config fields (of ``kind``: "identity", "learning", "run"), in declaration order."""
+    return [f for f in dataclasses.fields(cls or Config) if kind is None or f.metadata["kind"] == kind]
+
+
+def flag_of(f):
+    """The command-line flag of a field, or None."""
+    given = f.metadata["flag"]
+    return flag(f.name) if given is True else given
+
+
+def preset_sources(cls=None):
+    """name -> where the presets' value comes from (written into config.json)."""
+    return {f.name: f.metadata["source"] for f in fields(cls=cls) if f.metadata["source"]}
+
+
+def replay_settings(cls=None):
+    """The settings a golden replay's configuration carries."""
+    return [f.name for f in fields(cls=cls) if f.metadata["replay"]]
+
+
+def compared_settings(cls=None):
+    """The settings that tell runs apart (plots label curves by those that differ)."""
+    return [f.name for f in fields(cls=cls) if f.metadata["kind"] != "run"]
+
+
+def resume_flags(cls=None):
+    """The Config flags --resume accepts."""
+    return [flag_of(f) for f in fields(cls=cls) if f.metadata["resume"]]
+
+
+def shown_settings(cfg):
+    """The settings the printed configuration shows for this run, in declaration order."""
+    out = []
+    for f in dataclasses.fields(cfg):
+        shown = f.metadata["shown"]
+        if shown is True or (callable(shown) and shown(cfg)):
+            out.append(f.name)
+    return out
+
+
+def add_arguments(parser, group, cls=None):
+    """One argument per Config field with a flag: identity and run options on ``parser``,
+    learning settings on ``group``.  Defaults are None ("not given": the preset decides),
+    except for the identity fields and switches, whose defaults are the Config's."""
+    for f in fields(cls=cls):
+        name, md = flag_of(f), f.metadata
+        if name is None:
+            continue
+        target = group if md["kind"] == "learning" and f.name not in ("workers", "steps", "deterministic") \
+            else parser
+        kw = {"dest": f.name, "help": md["help"]}
+        if md["const"] is not None:
+            kw.update(action="store_const", const=md["const"],
+                      default=f.default if f.name == "deterministic" else None)
+        else:
+            kw.update(type=md["parse"], choices=md["choices"],
+                      default=f.default if md["kind"] == "identity" else None)
+            if f.name == "restart_workers":
+                kw["metavar"] = "N"
+            elif f.name == "checkpoint_interval":
+                kw["metavar"] = "SECONDS"
+        target.add_argument(name, **{k: v for k, v in kw.items() if v is not None or k == "default"})
 
 
 def family(env_id):

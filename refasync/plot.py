@@ -26,10 +26,6 @@ import numpy as np
 from .cli import OneLineParser
 from .errors import PlotError
 
-# config.json fields that are bookkeeping, not a setting that changes what is learned
-NOT_SETTINGS = {"out", "command", "resume_commands", "preset_sources", "refasync_version", "progress_interval",
-                "checkpoint_interval", "extra", "obs_shape", "n_actions", "frames_per_step",
-                "n_params"}
 
 
 def mean_last_k(returns, k=100):
@@ -90,7 +86,8 @@ def load_run(path):
 def differing_settings(configs):
     """The settings whose values are not the same in every config, in a stable order.
     A setting some configs lack (written by an older refasync) is not compared."""
-    keys = sorted(set.intersection(*(set(c) for c in configs)) - NOT_SETTINGS)
+    from .config import compared_settings     # not bookkeeping, run options or the command lines
+    keys = sorted(set.intersection(*(set(c) for c in configs)) & set(compared_settings()))
     return [k for k in keys if len({json.dumps(c.get(k), sort_keys=True) for c in configs}) > 1]
 
 

@@ -29,10 +29,9 @@ from .targets import n_step_returns, one_step_q_target, one_step_sarsa_target
 
 ONE_STEP = ("one-step-q", "one-step-sarsa")
 
-# the settings a replay reads from the trace's configuration (config.json names)
-REPLAY_SETTINGS = ("algo", "env", "seed", "workers", "steps", "gamma", "lr", "lr_anneal", "optimizer",
-                   "rms_alpha", "rms_eps", "max_grad_norm", "t_max", "I_async_update", "I_target",
-                   "beta", "value_scale", "hidden", "dtype", "obs_dim", "n_actions", "theta_layout")
+# what a replay reads from the trace's configuration besides the settings marked ``replay``
+# in config.Config: the network's sizes and layout
+REPLAY_EXTRAS = ("obs_dim", "n_actions", "theta_layout")
 
 
 def trace_config(algo, workers, seed, env="CartPole-v1", I_target=None):
@@ -56,7 +55,8 @@ def config_json(cfg):
     net = mlp(obs_dim, n_actions, cfg.head, hidden=tuple(cfg.hidden))
     d = {**cfg.to_dict(), "obs_dim": obs_dim, "n_actions": n_actions,
          "theta_layout": [[name, list(shape), off] for name, shape, off in net.layout()]}
-    return json.dumps({k: d[k] for k in REPLAY_SETTINGS}, sort_keys=True)
+    from .config import replay_settings
+    return json.dumps({k: d[k] for k in (*replay_settings(), *REPLAY_EXTRAS)}, sort_keys=True)
 
 
 def record(cfg, updates):

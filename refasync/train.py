@@ -22,84 +22,43 @@ import sys  # noqa: E402
 import numpy as np  # noqa: E402
 
 from . import __version__  # noqa: E402
-from .cli import OneLineParser, float_list, hidden_sizes
-from .config import ALGORITHMS, OPTIMIZERS, PRESET_SOURCES, Config, ConfigError, preset, resolve_algo, validate
+from . import config  # noqa: E402
+from .cli import OneLineParser  # noqa: E402
+from .config import Config, ConfigError, preset, resolve_algo, validate  # noqa: E402
 
 
 class _Terminated(BaseException):
     """Raised in the parent on SIGTERM, handled like Ctrl-C."""
 
 
-# the flags a --resume may be given: the run's settings come from its folder
-RESUME_FLAGS = ("--resume", "--steps", "--no-progress", "--eval-episodes", "--checkpoint-every",
-                "--restart-workers", "--tensorboard")
+# The options of this command that are not settings of the run (refasync.config declares
+# those, each once): all of them may be given with --resume.
+COMMAND_OPTIONS = {
+    "--no-progress": dict(action="store_true", help="no progress bar"),
+    "--tensorboard": dict(action="store_true",
+                          help="also write TensorBoard event files in the run folder (needs the tensorboard "
+                               "extra: pip install 'refasync[tensorboard]')"),
+    "--eval-episodes": dict(type=int, default=None,
+                            help="greedy evaluation episodes after training (default 20, Atari 0)"),
+}
 
 
-def build_parser():
+def resume_flags(config_cls=Config):
+    """The flags --resume accepts: the run's settings come from its folder."""
+    return ["--resume", *config.resume_flags(config_cls), *COMMAND_OPTIONS]
+
+
+def build_parser(config_cls=Config):
     p = OneLineParser(prog="python -m refasync.train",
                       description="Train one of the asynchronous algorithms of Mnih et al. 2016.")
-    p.add_argument("--algo", default="a3c",
-                   help=f"{', '.join(ALGORITHMS)} (aliases q, sarsa, nq, a3c); default a3c")
-    p.add_argument("--env", default="CartPole-v1", help="a gymnasium id (ALE/* ids get the paper's Atari "
-                   "pipeline; a Box action space A3C's Gaussian policy); default CartPole-v1")
-    p.add_argument("--workers", type=int, default=None,
-                   help="actor-learners (default: the preset's if it sets one, else the CPU cores)")
-    p.add_argument("--steps", type=int, default=None, help="T_max, total agent steps (default: preset)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None, help="run folder (default runs/<algo>-<env>-<time>)")
-    p.add_argument("--deterministic", action="store_true",
-                   help="interleave the workers in one process: bitwise reproducible")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    hyper = p.add_argument_group("hyperparameters (defaults: the environment family's preset)")
+    config.add_arguments(p, hyper, config_cls)
+    for name, kw in COMMAND_OPTIONS.items():
+        p.add_argument(name, **kw)
     p.add_argument("--resume", metavar="RUN_DIR", default=None,
                    help="continue a stopped or finished run from its checkpoint; only --steps (to "
-                        f"extend it) and {', '.join(RESUME_FLAGS[2:])} may be given with it")
-    p.add_argument("--tensorboard", action="store_true",
-                   help="also write TensorBoard event files in the run folder (needs the tensorboard "
-                        "extra: pip install 'refasync[tensorboard]')")
-    p.add_argument("--restart-workers", type=int, default=None, metavar="N",
-                   help="replace a worker that dies (exception, killed, out of memory) with a fresh one, "
-                        "up to N times in the run (default 0: a failure stops the run); NaN/Inf always stops it")
-    p.add_argument("--checkpoint-every", type=float, default=None, metavar="SECONDS",
-                   help="seconds between periodic checkpoints (default 60); the logs are flushed to "
-                        "disk with each, so a run that dies resumes from the last one")
-    p.add_argument("--eval-episodes", type=int, default=None,
-                   help="greedy evaluation episodes after training (default 20, Atari 0)")
-    h = p.add_argument_group("hyperparameters (defaults: the environment family's preset)")
-    h.add_argument("--lr", type=float)
-    h.add_argument("--gamma", type=float)
-    h.add_argument("--t-max", dest="t_max", type=int)
-    h.add_argument("--i-target", dest="I_target", type=int, help="agent steps between target copies")
-    h.add_argument("--i-async-update", dest="I_async_update", type=int)
-    h.add_argument("--beta", type=float, help="entropy weight (A3C)")
-    h.add_argument("--value-scale", dest="value_scale", type=float)
-    h.add_argument("--reward-scale", dest="reward_scale", type=float,
-                   help="the learner sees reward-scale * r; scores stay raw")
-    h.add_argument("--max-grad-norm", dest="max_grad_norm", type=float, help="0 disables clipping")
-    h.add_argument("--optimizer", choices=OPTIMIZERS)
-    h.add_argument("--rms-alpha", dest="rms_alpha", type=float)
-    h.add_argument("--rms-eps", dest="rms_eps", type=float)
-    h.add_argument("--no-lr-anneal", dest="lr_anneal", action="store_const", const=False)
-    h.add_argument("--eps-anneal-steps", dest="eps_anneal_steps", type=int)
-    h.add_argument("--eps-finals", dest="eps_finals", type=float_list,
-                   help="final epsilons each worker samples from, e.g. 0.1,0.01,0.5")
-    h.add_argument("--eps-probs", dest="eps_probs", type=float_list,
-                   help="their probabilities, e.g. 0.4,0.3,0.3")
-    h.add_argument("--hidden", type=hidden_sizes, help="MLP hidden sizes, e.g. 64,64")
-    h.add_argument("--dtype", choices=("float32", "float64"))
-    h.add_argument("--linear-mu", dest="linear_mu", action="store_const", const=True,
-                   help="continuous actions: the paper's linear mean, actions clipped to the bounds "
-                        "(default: tanh mean in [-1, 1] mapped onto the bounds, DEVIATION 7)")
-    h.add_argument("--sigma-per-dimension", dest="sigma_per_dimension", action="store_const", const=True,
-                   help="continuous actions: one sigma^2 per action dimension (default: one for all, the paper's)")
-    h.add_argument("--life-loss-terminal", dest="life_loss_terminal", action="store_const", const=True,
-                   help="Atari: a lost life is terminal for learning (default off)")
+                        f"extend it) and {', '.join(resume_flags(config_cls)[2:])} may be given with it")
     return p
-
-
-HYPER = ("steps", "lr", "gamma", "t_max", "I_target", "I_async_update", "beta", "value_scale",
-         "max_grad_norm", "optimizer", "rms_alpha", "rms_eps", "lr_anneal", "eps_anneal_steps",
-         "hidden", "dtype", "life_loss_terminal", "eps_finals", "eps_probs", "sigma_per_dimension",
-         "reward_scale", "linear_mu")
 
 
 def available_cores():
@@ -119,10 +78,10 @@ def resolve_config(args):
     for k, v in preset(algo, args.env, workers).items():      # some values depend on the workers
         setattr(cfg, k, v)
     cfg.workers = workers
-    for k in HYPER:
-        v = getattr(args, k, None)
-        if v is not None:
-            setattr(cfg, k, v)
+    for f in config.fields("learning"):                 # a flag given overrides the preset
+        v = getattr(args, f.name, None)
+        if v is not None and f.name != "workers":
+            setattr(cfg, f.name, v)
     if cfg.workers <= 0:
         raise ConfigError(f"--workers must be a positive integer, got {cfg.workers}")
     if args.out:
@@ -146,16 +105,7 @@ def print_config(cfg, spec, n_params):
     obs_shape, n_actions, fps = spec
     print(f"refasync {__version__}: {cfg.algo} on {cfg.env} "
           f"(obs {obs_shape}, {n_actions} actions, {cfg.network} network, {n_params:,} parameters)")
-    keys = ["workers", "steps", "seed", "deterministic", "gamma", "lr", "lr_anneal", "optimizer",
-            "rms_alpha", "rms_eps", "max_grad_norm"]
-    keys += ["beta", "value_scale", "t_max"] if cfg.algo == "a3c" else ["I_target", "eps_finals",
-                                                                       "eps_probs", "eps_anneal_steps"]
-    keys += ["t_max"] if cfg.algo == "n-step-q" else []
-    keys += ["I_async_update"] if cfg.algo.startswith("one-step") else []
-    keys += ["hidden"] if cfg.network in ("mlp", "gaussian") else ["clip_rewards"]
-    keys += ["reward_scale"] if cfg.reward_scale != 1.0 else []
-    keys += ["linear_mu"] if cfg.network == "gaussian" else []
-    print("  " + "  ".join(f"{k}={getattr(cfg, k)}" for k in keys))
+    print("  " + "  ".join(f"{k}={getattr(cfg, k)}" for k in config.shown_settings(cfg)))
     print(f"  run folder: {cfg.out}   (steps count agent steps; 1 step = {fps} frame(s))")
 
 
@@ -168,10 +118,11 @@ def prepare_resume(args, argv):
     from .nn import build_network
     run_dir = args.resume
     given = [full_option(build_parser(), a) for a in argv if a.startswith("--")]
-    other = [a for a in given if a not in RESUME_FLAGS]
+    allowed = resume_flags()
+    other = [a for a in given if a not in allowed]
     if other:
         raise ConfigError(f"--resume continues {run_dir} with its own settings; only --steps (to extend "
-                          f"it) and the logging and run options {', '.join(RESUME_FLAGS[2:])} may be "
+                          f"it) and the logging and run options {', '.join(allowed[2:])} may be "
                           f"given, not {other[0]}")
     for name in ("config.json", "checkpoint.npz", "episodes.csv", "progress.csv"):
         if not os.path.isfile(os.path.join(run_dir, name)):
@@ -298,10 +249,11 @@ def main(argv=None):
         if args.restart_workers is not None:
             cfg.restart_workers = args.restart_workers
             validate(cfg)
-        if args.checkpoint_every is not None:
-            if not args.checkpoint_every > 0:
-                raise ConfigError(f"--checkpoint-every must be a positive number of seconds, got {args.checkpoint_every}")
-            cfg.checkpoint_interval = args.checkpoint_every
+        if args.checkpoint_interval is not None:
+            if not args.checkpoint_interval > 0:
+                raise ConfigError("--checkpoint-every must be a positive number of seconds, "
+                                  f"got {args.checkpoint_interval}")
+            cfg.checkpoint_interval = args.checkpoint_interval
     except ConfigError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
@@ -324,7 +276,7 @@ def main(argv=None):
     write_config(cfg.out, cfg, {"refasync_version": __version__, "command": command,
                  **({"resume_commands": resume_commands} if restored is not None else {}),
                  "obs_shape": list(spec[0]), "n_actions": spec[1], "frames_per_step": spec[2],
-                 "n_params": net.n_params, "preset_sources": PRESET_SOURCES})
+                 "n_params": net.n_params, "preset_sources": config.preset_sources()})
 
     recorder = RunRecorder(cfg.out, cfg, spec[2], progress=not args.no_progress, resume=restored)
     if args.tensorboard:

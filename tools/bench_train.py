@@ -90,7 +90,8 @@ def train_rate(env_id, algo, n, seconds, out_dir):
         summary = json.load(f)
     with open(os.path.join(out_dir, "config.json")) as f:
         fps = json.load(f)["frames_per_step"]
-    return rate, fps, summary["startup_s"], max(summary["worker_peak_rss_mb"] or [float("nan")])
+    startup = summary["startup_s"] if summary["startup_s"] is not None else float("nan")   # no worker began
+    return rate, fps, startup, max(summary["worker_peak_rss_mb"] or [float("nan")])
 
 
 def main():
