@@ -1,5 +1,6 @@
 """The run folder: config.json, episodes.csv, progress.csv, checkpoint.npz,
-learning_curve.png; and the live progress bar.
+learning_curve.png; and the live progress bar.  ``RunRecorder`` keeps the books and
+hands episodes and progress rows to its sinks (CSV, progress bar, TensorBoard).
 
     episodes.csv   T, frames, worker, return, length, wall_s   (one row per episode;
                    ``return`` is the raw game score, never the clipped reward)
@@ -18,6 +19,7 @@ import math
 import os
 import time
 from collections import deque
+from typing import NamedTuple
 
 import numpy as np
 
@@ -50,13 +52,139 @@ class UpdateStats:
         return (self.n, self.loss, self.grad_norm, self.grad_norm_max, self.entropy)
 
 
-class RunRecorder:
-    """Receives the workers' events and writes the run folder."""
+class Episode(NamedTuple):
+    """One finished episode, as every sink receives it."""
+    T: int
+    frames: int
+    worker: int
+    score: float              # the raw game score
+    length: int
+    wall_s: float
+
+
+class Progress(NamedTuple):
+    """One progress row, as every sink receives it (means are None without updates)."""
+    wall_s: float
+    T: int
+    frames: int
+    steps_per_s: float
+    episodes: int
+    mean_return_100: float
+    updates: int
+    loss_mean: float | None
+    grad_norm_mean: float | None
+    grad_norm_max: float | None
+    entropy_mean: float | None
+    resumes: int
+    restarts: int
+
+
+class CsvSink:
+    """episodes.csv and progress.csv; on a resume they keep their rows up to the
+    checkpoint's T and are appended to."""
 
     EPISODE_COLUMNS = ["T", "frames", "worker", "return", "length", "wall_s"]
-    PROGRESS_COLUMNS = ["wall_s", "T", "frames", "steps_per_s", "episodes", "mean_return_100", "updates",
-                        "loss_mean", "grad_norm_mean", "grad_norm_max", "entropy_mean", "resumes",
-                        "restarts"]
+    PROGRESS_COLUMNS = list(Progress._fields)
+
+    def __init__(self, out_dir, resume_T=None):
+        ep_path, pr_path = os.path.join(out_dir, "episodes.csv"), os.path.join(out_dir, "progress.csv")
+        self.kept_scores = []
+        if resume_T is not None:
+            # an episode row holds T before the increment of its last step: T = the
+            # checkpoint's T is a step taken after the checkpoint
+            self.kept_scores = _keep_rows_up_to(ep_path, resume_T - 1)
+            _keep_rows_up_to(pr_path, resume_T)
+        mode = "a" if resume_T is not None else "w"
+        self._ep_file, self._pr_file = open(ep_path, mode, newline=""), open(pr_path, mode, newline="")
+        self._ep, self._pr = csv.writer(self._ep_file), csv.writer(self._pr_file)
+        if resume_T is None:
+            self._ep.writerow(self.EPISODE_COLUMNS)
+            self._pr.writerow(self.PROGRESS_COLUMNS)
+
+    def episode(self, e):
+        self._ep.writerow([e.T, e.frames, e.worker, f"{e.score:.6g}", e.length, f"{e.wall_s:.3f}"])
+
+    def progress(self, p):
+        opt = lambda x: "" if x is None else f"{x:.6g}"  # noqa: E731
+        self._pr.writerow([f"{p.wall_s:.3f}", p.T, p.frames, f"{p.steps_per_s:.1f}", p.episodes,
+                           f"{p.mean_return_100:.6g}", p.updates, opt(p.loss_mean), opt(p.grad_norm_mean),
+                           opt(p.grad_norm_max), opt(p.entropy_mean), p.resumes, p.restarts])
+        self._pr_file.flush()
+        self._ep_file.flush()
+
+    def sync(self):
+        """Both logs on disk (before a checkpoint, so that a resume finds them up to its T)."""
+        for f in (self._ep_file, self._pr_file):
+            f.flush()
+            os.fsync(f.fileno())
+
+    def close(self):
+        for f in (self._ep_file, self._pr_file):
+            if not f.closed:
+                f.close()
+
+
+class TensorBoardSink:
+    """--tensorboard: event files in the run folder, CleanRL's tags, x = frames.  On a
+    resume, events written after the checkpoint by the run that stopped are hidden."""
+
+    def __init__(self, out_dir, algo, purge_frames=None):
+        from tensorboardX import SummaryWriter
+        self.algo = algo
+        self.tb = SummaryWriter(logdir=out_dir, flush_secs=10, purge_step=purge_frames)
+
+    def episode(self, e):
+        self.tb.add_scalar("charts/episodic_return", e.score, e.frames)
+        self.tb.add_scalar("charts/episodic_length", e.length, e.frames)
+
+    def progress(self, p):
+        x = p.frames
+        self.tb.add_scalar("charts/SPS", p.steps_per_s, x)
+        if p.episodes:
+            self.tb.add_scalar("charts/mean_return_100", p.mean_return_100, x)
+        if p.updates:
+            self.tb.add_scalar("losses/loss", p.loss_mean, x)
+            self.tb.add_scalar("losses/grad_norm", p.grad_norm_mean, x)
+            self.tb.add_scalar("losses/grad_norm_max", p.grad_norm_max, x)
+            if self.algo == "a3c":
+                self.tb.add_scalar("losses/entropy", p.entropy_mean, x)
+
+    def close(self):
+        self.tb.close()
+
+
+class ProgressBarSink:
+    """The live progress bar on the console (tqdm)."""
+
+    def __init__(self, total):
+        from tqdm import tqdm
+        self.bar = tqdm(total=total, unit="step", unit_scale=True, dynamic_ncols=True,
+                        mininterval=0.5, smoothing=0.1)
+
+    def episode(self, e):
+        pass
+
+    def progress(self, p):
+        self.bar.n = p.T
+        self.bar.set_postfix_str(f"{p.steps_per_s:,.0f} steps/s, {p.episodes} episodes, "
+                                 f"mean100 {p.mean_return_100:.1f}", refresh=False)
+        self.bar.refresh()
+
+    def write(self, line):
+        self.bar.write(line)
+
+    def close(self):
+        self.bar.close()
+
+
+class RunRecorder:
+    """Receives the workers' events, keeps the run's bookkeeping (episodes, mean-100,
+    restarts, checkpoints, summary) and hands every episode and progress row to its
+    sinks -- the CSV logs, the progress bar, TensorBoard -- through the same three
+    calls: ``episode``, ``progress`` and ``close``.  A new output format is one sink."""
+
+    EPISODE_COLUMNS = CsvSink.EPISODE_COLUMNS
+    PROGRESS_COLUMNS = CsvSink.PROGRESS_COLUMNS
 
     def __init__(self, out_dir, cfg, frames_per_step, progress=True, command=None, resume=None):
         """``resume``: the checkpoint being continued (its T, wall_s and resumes):
@@ -69,7 +197,6 @@ class RunRecorder:
         self.eps_finals = None           # set by train: each worker's final epsilon
         self.snapshot = None             # set by the deterministic runner: the workers' exact state
         self.restarts = []               # {"worker", "T", "cause"} of every replaced worker
-        self.tb = None                   # a tensorboardX SummaryWriter with --tensorboard
         self.t0 = time.monotonic() - (float(resume["wall_s"]) if resume else 0.0)
         self.shared = None
         self.returns = deque(maxlen=100)
@@ -79,28 +206,15 @@ class RunRecorder:
         self._last_tick = time.monotonic()
         self._last_T = int(resume["T"]) if resume else 0
         self._last_checkpoint = self._last_tick
-        ep_path, pr_path = os.path.join(out_dir, "episodes.csv"), os.path.join(out_dir, "progress.csv")
-        if resume:
-            # an episode row holds T before the increment of its last step: T = the
-            # checkpoint's T is a step taken after the checkpoint
-            kept = _keep_rows_up_to(ep_path, int(resume["T"]) - 1)
-            _keep_rows_up_to(pr_path, int(resume["T"]))
-            for score in kept:
-                self._count_episode(score)
-        self._ep_file = open(ep_path, "a" if resume else "w", newline="")
-        self._ep = csv.writer(self._ep_file)
-        self._pr_file = open(pr_path, "a" if resume else "w", newline="")
-        self._pr = csv.writer(self._pr_file)
-        if not resume:
-            self._ep.writerow(self.EPISODE_COLUMNS)
-            self._pr.writerow(self.PROGRESS_COLUMNS)
+        self.csv = CsvSink(out_dir, int(resume["T"]) if resume else None)
+        for score in self.csv.kept_scores:
+            self._count_episode(score)
+        self.sinks = [self.csv]
+        self.bar = ProgressBarSink(cfg.steps) if progress else None
+        if self.bar is not None:
+            self.sinks.append(self.bar)
         self.first_step_unix = None       # wall clock when the first worker began training
         self.worker_peak_rss_mb = {}
-        self.bar = None
-        if progress:
-            from tqdm import tqdm
-            self.bar = tqdm(total=cfg.steps, unit="step", unit_scale=True, dynamic_ncols=True,
-                            mininterval=0.5, smoothing=0.1)
 
     # events -----------------------------------------------------------------
     def attach(self, shared):
@@ -113,20 +227,15 @@ class RunRecorder:
             self.best_mean_100 = max(self.best_mean_100, self.mean_100)
 
     def open_tensorboard(self):
-        """--tensorboard: event files in the run folder, CleanRL's tags, x = frames."""
-        from tensorboardX import SummaryWriter
-        # on a resume, events written after the checkpoint by the run that stopped are hidden
+        """--tensorboard: one more sink."""
         purge = self._last_T * self.frames_per_step if self.resumes else None
-        self.tb = SummaryWriter(logdir=self.out, flush_secs=10, purge_step=purge)
+        self.sinks.append(TensorBoardSink(self.out, self.cfg.algo, purge))
 
     def episode(self, T, worker, score, length):
         self._count_episode(score)
-        if self.tb is not None:
-            x = T * self.frames_per_step
-            self.tb.add_scalar("charts/episodic_return", score, x)
-            self.tb.add_scalar("charts/episodic_length", length, x)
-        self._ep.writerow([T, T * self.frames_per_step, worker, f"{score:.6g}", length,
-                           f"{time.monotonic() - self.t0:.3f}"])
+        e = Episode(T, T * self.frames_per_step, worker, score, length, time.monotonic() - self.t0)
+        for sink in self.sinks:
+            sink.episode(e)
 
     def worker_started(self, worker):
         if self.first_step_unix is None:
@@ -139,7 +248,7 @@ class RunRecorder:
         if len(cause.splitlines()) > 1:
             line += "\n" + cause
         if self.bar is not None:
-            self.bar.write(line)
+            self.bar.write(line)          # above the bar, not through it
         else:
             print(line, flush=True)
 
@@ -170,31 +279,14 @@ class RunRecorder:
     def _tick(self):
         now = time.monotonic()
         T = min(self.T, self.cfg.steps)
-        rate = (T - self._last_T) / max(now - self._last_tick, 1e-9)
         n, loss, gn, gn_max, ent = self._stats.message()
-        mean = lambda x: f"{x / n:.6g}" if n else ""  # noqa: E731
-        self._pr.writerow([f"{now - self.t0:.3f}", T, T * self.frames_per_step, f"{rate:.1f}",
-                           self.n_episodes, f"{self.mean_100:.6g}", n, mean(loss), mean(gn),
-                           f"{gn_max:.6g}" if n else "", mean(ent), self.resumes, len(self.restarts)])
+        mean = lambda x: x / n if n else None  # noqa: E731
+        rate = (T - self._last_T) / max(now - self._last_tick, 1e-9)
+        row = Progress(now - self.t0, T, T * self.frames_per_step, rate, self.n_episodes, self.mean_100, n,
+                       mean(loss), mean(gn), gn_max if n else None, mean(ent), self.resumes, len(self.restarts))
         self._stats.reset()
-        if self.tb is not None:
-            x = T * self.frames_per_step
-            self.tb.add_scalar("charts/SPS", rate, x)
-            if self.returns:
-                self.tb.add_scalar("charts/mean_return_100", self.mean_100, x)
-            if n:
-                self.tb.add_scalar("losses/loss", loss / n, x)
-                self.tb.add_scalar("losses/grad_norm", gn / n, x)
-                self.tb.add_scalar("losses/grad_norm_max", gn_max, x)
-                if self.cfg.algo == "a3c":
-                    self.tb.add_scalar("losses/entropy", ent / n, x)
-        self._pr_file.flush()
-        self._ep_file.flush()
-        if self.bar is not None:
-            self.bar.n = T
-            self.bar.set_postfix_str(f"{rate:,.0f} steps/s, {self.n_episodes} episodes, "
-                                     f"mean100 {self.mean_100:.1f}", refresh=False)
-            self.bar.refresh()
+        for sink in self.sinks:
+            sink.progress(row)
         self._last_tick, self._last_T = now, T
         if now - self._last_checkpoint >= self.cfg.checkpoint_interval:
             self.checkpoint()
@@ -202,10 +294,7 @@ class RunRecorder:
     def checkpoint(self):
         """Save the checkpoint unless theta went non-finite (then keep the last one)."""
         self._last_checkpoint = time.monotonic()
-        self._pr_file.flush()
-        self._ep_file.flush()
-        os.fsync(self._ep_file.fileno())    # the logs are on disk up to the checkpoint's T
-        os.fsync(self._pr_file.fileno())
+        self.csv.sync()                     # the logs are on disk up to the checkpoint's T
         ok = save_checkpoint(os.path.join(self.out, "checkpoint.npz"), self.shared, self.checkpoint_extra())
         if not ok:
             raise NonFiniteError(f"theta became non-finite at T={self.T}")
@@ -221,15 +310,9 @@ class RunRecorder:
         return extra
 
     def close(self):
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-        for f in (self._ep_file, self._pr_file):
-            if not f.closed:
-                f.close()
-        if self.tb is not None:
-            self.tb.close()
-            self.tb = None
+        for sink in self.sinks:
+            sink.close()
+        self.sinks = []
 
     @property
     def wall(self):

@@ -50,3 +50,42 @@ def test_progress_row_reports_the_means_since_the_last_row(tmp_path):
         # written with 6 significant digits
         assert float(row["loss_mean"]) == pytest.approx(np.mean([y["loss"] for y in batch]), rel=1e-5)
         assert float(row["grad_norm_max"]) == pytest.approx(max(y["grad_norm"] for y in batch), rel=1e-5)
+
+
+def test_a_new_output_format_is_one_sink(tmp_path):
+    """Every sink gets the same episodes and progress rows the CSV logs get, and a close."""
+    from refasync.logs import Episode, Progress
+
+    class Memory:
+        def __init__(self):
+            self.episodes, self.rows, self.closed = [], [], False
+
+        def episode(self, e):
+            self.episodes.append(e)
+
+        def progress(self, p):
+            self.rows.append(p)
+
+        def close(self):
+            self.closed = True
+
+    cfg = Config(algo="a3c", env="CartPole-v1", steps=100)
+    rec = RunRecorder(str(tmp_path), cfg, frames_per_step=4, progress=False)
+    mine = Memory()
+    rec.sinks.append(mine)
+    rec.episode(10, 1, 3.5, 7)
+    rec.episode(20, 0, -1.0, 9)
+    rec.stats((2, 1.0, 3.0, 2.5, 0.5))
+    rec.tick()
+    rec.close()
+    assert [(e.T, e.frames, e.worker, e.score, e.length) for e in mine.episodes] == [(10, 40, 1, 3.5, 7),
+                                                                                     (20, 80, 0, -1.0, 9)]
+    assert all(isinstance(e, Episode) for e in mine.episodes) and isinstance(mine.rows[0], Progress)
+    p = mine.rows[0]
+    assert (p.episodes, p.mean_return_100, p.updates, p.loss_mean, p.grad_norm_mean, p.grad_norm_max) == \
+        (2, 1.25, 2, 0.5, 1.5, 2.5) and mine.closed
+    with open(tmp_path / "episodes.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["T"], r["frames"], r["return"]) for r in rows] == [("10", "40", "3.5"), ("20", "80", "-1")]
+    with open(tmp_path / "progress.csv") as f:
+        assert list(csv.DictReader(f))[0]["grad_norm_max"] == "2.5"
