@@ -3,6 +3,7 @@ code 2, and the argument types (train, evaluate, plot, crosscheck)."""
 from __future__ import annotations
 
 import argparse
+import os
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -10,6 +11,14 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def available_cores():
+    """Cores this process may run on (affinity and container limits), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:        # not Linux
+        return os.cpu_count() or 1
 
 
 def positive_int(text):

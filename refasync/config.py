@@ -28,13 +28,14 @@ OPTIMIZERS = ("shared_rmsprop", "rmsprop", "momentum_sgd", "shared_momentum_sgd"
 
 
 def setting(default, *, flag=None, help=None, source=None, kind="learning", resume=False, replay=False,
-            shown=None, parse=None, choices=None, const=None):
+            shown=None, parse=None, choices=None, const=None, metavar=None, hyper=None):
     """A Config field and everything about it, declared once (the parser, the printed
     configuration, the preset sources, the flags --resume accepts, the settings a golden
     replay carries and the ones plots compare are all derived from these):
 
     flag     its command-line flag (True: from the name, ``I_target`` -> ``--i-target``), or None
-    help     the flag's help;  parse / choices / const: how the flag is read (const: a switch)
+    help     the flag's help;  parse / choices / const / metavar: how the flag is read (const: a switch)
+    hyper    listed under "hyperparameters" in --help (default: the learning settings)
     source   where the presets' value comes from (config.json's ``preset_sources``)
     kind     "identity" (algo, env, seed), "learning" (changes what is learned: plots compare
              these) or "run" (how the run is executed and logged)
@@ -42,7 +43,8 @@ def setting(default, *, flag=None, help=None, source=None, kind="learning", resu
     shown    when the printed configuration shows it: True, or a predicate of the Config
     """
     metadata = dict(flag=flag, help=help, source=source, kind=kind, resume=resume, replay=replay,
-                    shown=shown, parse=parse, choices=choices, const=const)
+                    shown=shown, parse=parse, choices=choices, const=const, metavar=metavar,
+                    hyper=kind == "learning" if hyper is None else hyper)
     if isinstance(default, dict):
         return field(default_factory=dict, metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -59,16 +61,16 @@ class Config:
     env: str = setting("CartPole-v1", flag=True, kind="identity", replay=True,
                        help="a gymnasium id (ALE/* ids get the paper's Atari pipeline; a Box action space "
                             "A3C's Gaussian policy); default CartPole-v1")
-    workers: int = setting(2, flag=True, parse=int, replay=True, shown=True,
+    workers: int = setting(2, flag=True, parse=int, replay=True, shown=True, hyper=False,
                            help="actor-learners (default: the preset's if it sets one, else the CPU cores)")
     # ADDITION 12: T_max in agent steps, not frames
-    steps: int = setting(200_000, flag=True, parse=int, resume=True, replay=True, shown=True,
+    steps: int = setting(200_000, flag=True, parse=int, resume=True, replay=True, shown=True, hyper=False,
                          help="T_max, total agent steps (default: preset)",
                          source="atari: 80M agent steps = 320M frames, the authors' e-mail: '320 million "
                                 "frames ... for one-day results' (not in the paper's text); classic: tuned; "
                                 "continuous: 2M, enough for Pendulum-v1 and InvertedPendulum-v5 (README)")
     seed: int = setting(0, flag=True, parse=int, kind="identity", replay=True, shown=True)
-    deterministic: bool = setting(False, flag=True, const=True, shown=True,
+    deterministic: bool = setting(False, flag=True, const=True, shown=True, hyper=False,
                                   help="interleave the workers in one process: bitwise reproducible")
     out: str | None = setting(None, flag=True, kind="run", help="run folder (default runs/<algo>-<env>-<time>)")
     # learning
@@ -157,10 +159,11 @@ class Config:
     # running and logging
     progress_interval: float = setting(1.0, kind="run")      # seconds between progress.csv rows
     checkpoint_interval: float = setting(60.0, flag="--checkpoint-every", parse=float, kind="run", resume=True,
+                                         metavar="SECONDS",
                                          help="seconds between periodic checkpoints (default 60); the logs are "
                                               "flushed to disk with each, so a run that dies resumes from the "
                                               "last one")
-    restart_workers: int = setting(0, flag=True, parse=int, kind="run", resume=True,
+    restart_workers: int = setting(0, flag=True, parse=int, kind="run", resume=True, metavar="N",
                                    help="replace a worker that dies (exception, killed, out of memory) with a "
                                         "fresh one, up to N times in the run (default 0: a failure stops the "
                                         "run); NaN/Inf always stops it")
@@ -282,27 +285,21 @@ def shown_settings(cfg):
 
 
 def add_arguments(parser, group, cls=None):
-    """One argument per Config field with a flag: identity and run options on ``parser``,
-    learning settings on ``group``.  Defaults are None ("not given": the preset decides),
-    except for the identity fields and switches, whose defaults are the Config's."""
+    """One argument per Config field with a flag: the hyperparameters on ``group``, the
+    rest on ``parser``.  Defaults are None ("not given": the preset or the Config decides),
+    except for the identity fields, whose defaults are the Config's."""
     for f in fields(cls=cls):
         name, md = flag_of(f), f.metadata
         if name is None:
             continue
-        target = group if md["kind"] == "learning" and f.name not in ("workers", "steps", "deterministic") \
-            else parser
-        kw = {"dest": f.name, "help": md["help"]}
+        kw = {"dest": f.name, "help": md["help"], "metavar": md["metavar"],
+              "default": f.default if md["kind"] == "identity" else None}
         if md["const"] is not None:
-            kw.update(action="store_const", const=md["const"],
-                      default=f.default if f.name == "deterministic" else None)
+            kw.update(action="store_const", const=md["const"])
         else:
-            kw.update(type=md["parse"], choices=md["choices"],
-                      default=f.default if md["kind"] == "identity" else None)
-            if f.name == "restart_workers":
-                kw["metavar"] = "N"
-            elif f.name == "checkpoint_interval":
-                kw["metavar"] = "SECONDS"
-        target.add_argument(name, **{k: v for k, v in kw.items() if v is not None or k == "default"})
+            kw.update(type=md["parse"], choices=md["choices"])
+        (group if md["hyper"] else parser).add_argument(
+            name, **{k: v for k, v in kw.items() if v is not None or k == "default"})
 
 
 def family(env_id):

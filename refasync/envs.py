@@ -303,9 +303,8 @@ class EpisodeEnv:
         if self._atari:
             env = self.env.state()
         elif self._game_over:               # between episodes: the next reset draws from np_random
-            env = {"seed": self._seed, "rng": None if self._seed is not None
-                   else generator_state(self.env.unwrapped.np_random), "actions": []}
-            env["pending_reset"] = True
+            rng = None if self._seed is not None else generator_state(self.env.unwrapped.np_random)
+            env = {"seed": self._seed, "rng": rng, "actions": [], "pending_reset": True}
         else:
             env = {**self._replay, "actions": np.asarray(self._replay["actions"]), "pending_reset": False}
         return {"env": env, "seed": self._seed, "obs": self._obs, "game_over": self._game_over,

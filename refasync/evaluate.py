@@ -58,10 +58,6 @@ class Policy:
         logits = net.split(out)[0][0]
         return int(np.argmax(logits)) if self.greedy else sample_action(logits, rng)
 
-    @property
-    def label(self):
-        return policy_label(self.head, self.greedy, self.epsilon)
-
 
 def policy_label(head, greedy=True, epsilon=0.0):
     """How an evaluation acted, for every printed or logged score."""
@@ -160,22 +156,17 @@ def _player_episode(seed, k):
 
 
 def _evaluate_in_processes(cfg, net, theta, policy, episodes, seed, max_steps, sticky_actions, processes, progress):
-    """The episodes in ``processes`` spawned processes (one thread each, SIGINT
-    ignored); Ctrl-C sets an event on which they abandon their episodes.  A
-    process that dies raises RuntimeError."""
-    from .runner import THREAD_VARS
+    """The episodes in ``processes`` spawned processes (started as the training workers
+    are: one thread each, SIGINT ignored); Ctrl-C sets an event on which they abandon
+    their episodes.  A process that dies raises RuntimeError."""
+    from .runner import starting_children
     ctx = mp.get_context("spawn")
     stop = ctx.Event()
-    saved_env = {k: os.environ.get(k) for k in THREAD_VARS}
-    os.environ.update({k: "1" for k in THREAD_VARS})
-    saved_sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)   # children start with SIGINT ignored
     ex = ProcessPoolExecutor(processes, mp_context=ctx, initializer=_player_init,
                              initargs=(cfg.env, net, theta, policy, max_steps, sticky_actions, stop))
     try:
-        futures = [ex.submit(_player_episode, seed, k) for k in range(episodes)]   # spawns all processes
-    finally:
-        signal.signal(signal.SIGINT, saved_sigint)
-    try:
+        with starting_children():       # the pool starts its processes at these submits
+            futures = [ex.submit(_player_episode, seed, k) for k in range(episodes)]
         for f in futures:
             f.add_done_callback(lambda f: progress(1) if progress is not None and not f.exception() else None)
         return [f.result() for f in futures]
@@ -186,15 +177,16 @@ def _evaluate_in_processes(cfg, net, theta, policy, episodes, seed, max_steps, s
         raise
     finally:
         ex.shutdown(wait=True, cancel_futures=True)
-        for k, v in saved_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def load_run(run_dir):
     """(cfg, net, theta) of a run folder, or ConfigError."""
+    cfg, net, ckpt = load_run_checkpoint(run_dir)
+    return cfg, net, ckpt["theta"]
+
+
+def load_run_checkpoint(run_dir):
+    """(cfg, net, the whole checkpoint) of a run folder, or ConfigError."""
     from .checkpoint import load_checkpoint
     from .nn import build_network
     cfg_path = os.path.join(run_dir, "config.json")
@@ -209,17 +201,18 @@ def load_run(run_dir):
             d = json.load(f)
         cfg = Config.from_dict(d)
         net = build_network(cfg, tuple(d["obs_shape"]), int(d["n_actions"]))
-        theta = load_checkpoint(ckpt_path)["theta"]
+        ckpt = load_checkpoint(ckpt_path)
+        theta, ckpt["T"] = ckpt["theta"], int(ckpt["T"])
     except Exception as e:   # any unreadable file is the user's input, not our bug
         raise ConfigError(f"corrupt run folder {run_dir!r}: {type(e).__name__}: {e}") from None
     if theta.shape != (net.n_params,):
         raise ConfigError(f"corrupt run folder {run_dir!r}: checkpoint has {theta.shape[0]} parameters, "
                           f"the network {net.n_params}")
-    return cfg, net, theta
+    return cfg, net, ckpt
 
 
 def main(argv=None):
-    from .cli import OneLineParser, positive_int
+    from .cli import OneLineParser, available_cores, positive_int
     p = OneLineParser(prog="python -m refasync.evaluate", description=__doc__.splitlines()[0])
     p.add_argument("run_dir")
     p.add_argument("--episodes", type=positive_int, default=None,
@@ -248,7 +241,8 @@ def main(argv=None):
     try:
         if args.epsilon is not None and not 0.0 <= args.epsilon <= 1.0:
             raise ConfigError(f"--epsilon must be in [0, 1], got {args.epsilon}")
-        cfg, net, theta = load_run(args.run_dir)
+        cfg, net, ckpt = load_run_checkpoint(args.run_dir)
+        theta = ckpt["theta"]
         atari = family(cfg.env) == "atari"
         if args.sticky_actions and not atari:
             raise ConfigError(f"--sticky-actions is for Atari games; {cfg.env} is not one")
@@ -270,12 +264,13 @@ def main(argv=None):
         print(f"{p.prog}: error: {e}", file=sys.stderr)
         return 2
     from .envs import FRAME_SKIP, STICKY_ACTION_PROBABILITY
-    processes = 1 if video is not None else (args.processes or (_cores() if atari else 1))
-    protocol = {"noop_max": NOOP_MAX if atari else 0, "max_episode_frames": ATARI_MAX_EPISODE_FRAMES if atari
-                else max_steps_of(cfg), "episodes": episodes, "sticky_actions": STICKY_ACTION_PROBABILITY if args.sticky_actions else 0.0,
-                "parameters": "final (checkpoint.npz)", "seed": args.seed}
-    T = run_T(args.run_dir)
-    protocol.update(T=T, frames=T * (FRAME_SKIP if atari else 1))
+    processes = 1 if video is not None else (args.processes or (available_cores() if atari else 1))
+    T = ckpt["T"]
+    protocol = {"noop_max": NOOP_MAX if atari else 0,
+                "max_episode_frames": max_steps_of(cfg) * (FRAME_SKIP if atari else 1),
+                "episodes": episodes, "sticky_actions": STICKY_ACTION_PROBABILITY if args.sticky_actions else 0.0,
+                "parameters": "final (checkpoint.npz)", "seed": args.seed,
+                "T": T, "frames": T * (FRAME_SKIP if atari else 1)}
     results = {}
     bar = None
     try:
@@ -364,18 +359,8 @@ def save_evaluation(run_dir, results):
     return path
 
 
-def run_T(run_dir):
-    """T of the run folder's checkpoint (agent steps trained)."""
-    from .checkpoint import load_checkpoint
-    return int(load_checkpoint(os.path.join(run_dir, "checkpoint.npz"))["T"])
-
-
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
-
-
-def _cores():
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _render_fps(env_id):

@@ -14,6 +14,7 @@ Both report to a ``recorder`` (``logs.RunRecorder``) with the same events.
 """
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import multiprocessing.connection
 import os
@@ -326,26 +327,22 @@ def run_processes(cfg, spec, theta0, recorder, restored=None):
     return shared
 
 
-def _spawn(ctx, i, cfg, spec, block, eps_final, stream):
-    """Start worker process i; returns (process, the parent's end of its pipe).
+@contextlib.contextmanager
+def starting_children():
+    """Around starting spawned processes (workers, evaluation players).
 
-    Ctrl-C while workers start: spawned children inherit an IGNORED SIGINT
-    through exec, so they ignore it from their first instruction, even while
-    still importing.  In the parent SIGINT is also BLOCKED meanwhile: a blocked
-    signal stays pending even when ignored, so a press is not lost but
-    delivered to the parent once its handler is back.  Each worker runs with
-    one thread per numerical library."""
+    Ctrl-C while they start: spawned children inherit an IGNORED SIGINT through
+    exec, so they ignore it from their first instruction, even while still
+    importing.  In the parent SIGINT is also BLOCKED meanwhile: a blocked signal
+    stays pending even when ignored, so a press is not lost but delivered to the
+    parent once its handler is back.  Each child runs with one thread per
+    numerical library."""
     saved_env = {k: os.environ.get(k) for k in THREAD_VARS}
     os.environ.update({k: "1" for k in THREAD_VARS})
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     saved_sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        recv, send = ctx.Pipe(duplex=False)
-        p = ctx.Process(target=_worker_main, args=(i, cfg, spec, block, send, eps_final, stream),
-                        name=f"refasync-worker-{i}", daemon=True)
-        p.start()
-        send.close()
-        return p, recv
+        yield
     finally:
         signal.signal(signal.SIGINT, saved_sigint)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
@@ -354,6 +351,17 @@ def _spawn(ctx, i, cfg, spec, block, eps_final, stream):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def _spawn(ctx, i, cfg, spec, block, eps_final, stream):
+    """Start worker process i; returns (process, the parent's end of its pipe)."""
+    with starting_children():
+        recv, send = ctx.Pipe(duplex=False)
+        p = ctx.Process(target=_worker_main, args=(i, cfg, spec, block, send, eps_final, stream),
+                        name=f"refasync-worker-{i}", daemon=True)
+        p.start()
+        send.close()
+        return p, recv
 
 
 def _retire(proc, conn):

@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 
 from . import __version__  # noqa: E402
 from . import config  # noqa: E402
-from .cli import OneLineParser  # noqa: E402
+from .cli import OneLineParser, available_cores  # noqa: E402
 from .config import Config, ConfigError, preset, resolve_algo, validate  # noqa: E402
 
 
@@ -61,24 +61,16 @@ def build_parser(config_cls=Config):
     return p
 
 
-def available_cores():
-    """Cores this process may run on (affinity and container limits), at least 1."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:        # not Linux
-        return os.cpu_count() or 1
-
-
 def resolve_config(args):
     algo = resolve_algo(args.algo)
     workers = args.workers                            # --workers, else the preset's, else the cores
     if workers is None:
         workers = preset(algo, args.env).get("workers", available_cores())
-    cfg = Config(algo=algo, env=args.env, seed=args.seed, deterministic=args.deterministic)
+    cfg = Config(algo=algo, env=args.env, seed=args.seed)
     for k, v in preset(algo, args.env, workers).items():      # some values depend on the workers
         setattr(cfg, k, v)
     cfg.workers = workers
-    for f in config.fields("learning"):                 # a flag given overrides the preset
+    for f in config.fields("learning"):                 # a flag given overrides the preset (and --deterministic)
         v = getattr(args, f.name, None)
         if v is not None and f.name != "workers":
             setattr(cfg, f.name, v)
@@ -117,7 +109,8 @@ def prepare_resume(args, argv):
     from .logs import RunRecorder
     from .nn import build_network
     run_dir = args.resume
-    given = [full_option(build_parser(), a) for a in argv if a.startswith("--")]
+    parser = build_parser()
+    given = [full_option(parser, a) for a in argv if a.startswith("--")]
     allowed = resume_flags()
     other = [a for a in given if a not in allowed]
     if other:
