@@ -8,21 +8,21 @@ import sys
 import numpy as np
 import pytest
 
-from refasync import reference
-from refasync.crosscheck import DEFAULT_REFERENCE
-from refasync.reference import RefasyncAdapter
+from refasync import crosscheck
+from refasync.crosscheck import DEFAULT_REFERENCE, RefasyncAdapter
 
+from refasync.losses import gaussian_loss_grad
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def failed(adapter):
-    return {row[0] for row in reference.check(adapter, DEFAULT_REFERENCE) if row[5] == "FAIL"}
+    return {row[0] for row in crosscheck.check(adapter, DEFAULT_REFERENCE) if row[5] == "FAIL"}
 
 
 def test_committed_golden_files_match_a_fresh_regeneration(tmp_path):
-    reference.write(str(tmp_path))
-    fresh = reference.load(str(tmp_path))
-    committed = reference.load(DEFAULT_REFERENCE)
+    crosscheck.write(str(tmp_path))
+    fresh = crosscheck.load(str(tmp_path))
+    committed = crosscheck.load(DEFAULT_REFERENCE)
     assert [c["name"] for c, _, _ in fresh] == [c["name"] for c, _, _ in committed]
     for (case, inputs, outputs), (_, c_inputs, c_outputs) in zip(fresh, committed):
         for k in inputs:
@@ -33,13 +33,13 @@ def test_committed_golden_files_match_a_fresh_regeneration(tmp_path):
 
 def test_case_inputs_are_in_the_order_of_the_protocol_signatures():
     """Inputs are passed positionally: their order must be the functions' parameter order."""
-    for case, _, _ in reference.load(DEFAULT_REFERENCE):
+    for case, _, _ in crosscheck.load(DEFAULT_REFERENCE):
         params = list(inspect.signature(getattr(RefasyncAdapter, case["function"])).parameters)
         assert case["input_names"] == params, case["name"]
 
 
 def test_refasync_passes_every_check():
-    rows = reference.check(RefasyncAdapter, DEFAULT_REFERENCE)
+    rows = crosscheck.check(RefasyncAdapter, DEFAULT_REFERENCE)
     assert rows and all(row[5] == "OK" for row in rows), [r for r in rows if r[5] != "OK"]
 
 
@@ -108,7 +108,7 @@ class SoftplusIsTheStandardDeviation(RefasyncAdapter):
         sigma = np.logaddexp(0.0, sigma2_in)
         with np.errstate(over="ignore"):
             x2 = np.log(np.expm1(sigma ** 2))         # the input whose softplus is sigma^2
-        _, d_mu, _, d_v = reference.gaussian_loss_grad(mu, x2, v, a, R, beta, value_scale)
+        _, d_mu, _, d_v = gaussian_loss_grad(mu, x2, v, a, R, beta, value_scale)
         return d_mu, np.zeros_like(sigma2_in), d_v
 
 
@@ -127,7 +127,7 @@ class DivergesAtUpdate7(RefasyncAdapter):
 
 
 def test_a_trace_names_the_first_diverging_update():
-    rows = {r[0]: r for r in reference.check(DivergesAtUpdate7, DEFAULT_REFERENCE)}
+    rows = {r[0]: r for r in crosscheck.check(DivergesAtUpdate7, DEFAULT_REFERENCE)}
     traces = [name for name in rows if name.startswith("trace.")]
     assert len(traces) == 8
     for name in traces:
@@ -186,7 +186,7 @@ def replay_with(**changes):
 
 
 def rows_of(adapter):
-    return {r[0]: r for r in reference.check(adapter, DEFAULT_REFERENCE)}
+    return {r[0]: r for r in crosscheck.check(adapter, DEFAULT_REFERENCE)}
 
 
 def test_clipping_like_torch_fails_at_theta_and_says_why():
@@ -277,7 +277,7 @@ def test_targets_from_the_online_network_fail_the_target_network_case():
 
 
 def test_relative_errors_against_zero_are_not_huge():
-    abs_err, rel_err = reference.errors([np.array([1e-15, 1.0, 2.0])], [np.array([0.0, 1.0, 2.0 + 4e-10])], 1e-12)
+    abs_err, rel_err = crosscheck.compare.errors([np.array([1e-15, 1.0, 2.0])], [np.array([0.0, 1.0, 2.0 + 4e-10])], 1e-12)
     assert abs_err == pytest.approx(4e-10) and rel_err == pytest.approx(2e-10)
 
 
@@ -288,18 +288,42 @@ def test_the_independent_numpy_port_passes_every_row_without_skips():
     from refasync.crosscheck import load_adapter
     adapter = load_adapter(os.path.join(ROOT, "tools", "numpy_adapter.py"))
     assert not hasattr(adapter, "trace")
-    rows = reference.check(adapter, DEFAULT_REFERENCE)
+    rows = crosscheck.check(adapter, DEFAULT_REFERENCE)
     assert all(row[5] == "OK" for row in rows), [r for r in rows if r[5] != "OK"]
     names = {row[0] for row in rows}
     assert {f"replay.{a}.{w}w" for a in ("one-step-q", "one-step-sarsa", "n-step-q", "a3c")
             for w in (1, 2)} <= names
-    assert len(rows) == len(reference.load(DEFAULT_REFERENCE)) - 8      # all but the 8 trace.* rows
+    assert len(rows) == len(crosscheck.load(DEFAULT_REFERENCE)) - 8      # all but the 8 trace.* rows
 
 
 def test_the_pytorch_example_adapter_passes_every_row_without_skips():
     pytest.importorskip("torch")
     from refasync.crosscheck import load_adapter
     adapter = load_adapter(os.path.join(ROOT, "tools", "torch_adapter.py"))
-    rows = reference.check(adapter, DEFAULT_REFERENCE)
+    rows = crosscheck.check(adapter, DEFAULT_REFERENCE)
     assert all(row[5] == "OK" for row in rows), [r for r in rows if r[5] != "OK"]
-    assert len(rows) == len(reference.load(DEFAULT_REFERENCE)) - 8      # all but the optional trace.*
+    assert len(rows) == len(crosscheck.load(DEFAULT_REFERENCE)) - 8      # all but the optional trace.*
+
+
+def test_the_protocol_table_is_refasyncs_adapter_and_the_golden_readme():
+    """One table: RefasyncAdapter implements every protocol function with the table's
+    arguments, and the golden README's protocol section is generated from it."""
+    for f in crosscheck.PROTOCOL:
+        assert list(inspect.signature(getattr(RefasyncAdapter, f.name)).parameters) == list(f.args), f.name
+    with open(os.path.join(DEFAULT_REFERENCE, "README.md")) as fh:
+        text = fh.read()
+    assert crosscheck.protocol.with_protocol_section(text) == text, \
+        "run python tools/make_reference.py --write (the protocol table changed)"
+    assert f"any of these {len(crosscheck.PROTOCOL)} functions" in text
+
+
+def test_the_golden_readme_states_the_classic_preset_a_trace_port_runs():
+    from refasync.traces import trace_config
+    with open(os.path.join(DEFAULT_REFERENCE, "README.md")) as fh:
+        text = " ".join(fh.read().split())
+    q, sarsa, a3c = (trace_config(a, 1, 0) for a in ("one-step-q", "one-step-sarsa", "a3c"))
+    assert f"ε finals {q.eps_finals}" in text and f"probabilities {q.eps_probs}" in text
+    assert f"annealed over {q.eps_anneal_steps:,} agent steps" in text
+    assert f"`I_target` {q.I_target:,} (Sarsa: {sarsa.I_target})" in text
+    assert f"{q.steps:,} agent steps for one-step Q, {sarsa.steps:,} for the others" in text
+    assert f"A3C: `t_max` {a3c.t_max}, β {a3c.beta}" in text and f"lr {q.lr:.0e}".replace("e-0", "e-") in text

@@ -1,7 +1,8 @@
 """Regenerate the golden files in refasync/golden/ and compare them with the committed ones.
 
     python tools/make_reference.py            # compare only: exit 1 if anything drifted
-    python tools/make_reference.py --write    # overwrite refasync/golden/ (a conscious act:
+    python tools/make_reference.py --write    # overwrite refasync/golden/ and its README's protocol
+                                              # table (a conscious act:
                                               # add an entry to refasync/golden/CHANGELOG.md)
 """
 import argparse
@@ -11,7 +12,7 @@ import tempfile
 
 import numpy as np
 
-from refasync import reference
+from refasync import crosscheck
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REFERENCE = os.path.join(ROOT, "refasync", "golden")
@@ -19,9 +20,9 @@ REFERENCE = os.path.join(ROOT, "refasync", "golden")
 
 def compare(directory, committed):
     """Rows of a refasync-vs-committed check: regenerated outputs against the files."""
-    fresh = {case["name"]: expected for case, _, expected in reference.load(directory)}
+    fresh = {case["name"]: expected for case, _, expected in crosscheck.load(directory)}
     problems = []
-    for case, inputs, expected in reference.load(committed):
+    for case, inputs, expected in crosscheck.load(committed):
         if case["name"] not in fresh:
             problems.append(f"{case['name']}: no longer generated")
             continue
@@ -32,17 +33,28 @@ def compare(directory, committed):
     return problems
 
 
+README = os.path.join(REFERENCE, "README.md")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--write", action="store_true", help="overwrite refasync/golden/ with the regenerated files")
     args = ap.parse_args()
     if args.write:
-        reference.write(REFERENCE)
+        crosscheck.write(REFERENCE)
+        with open(README) as f:
+            text = f.read()
+        with open(README, "w") as f:
+            f.write(crosscheck.protocol.with_protocol_section(text))
         print(f"wrote {REFERENCE}; record why in refasync/golden/CHANGELOG.md")
         return 0
     with tempfile.TemporaryDirectory() as tmp:
-        reference.write(tmp)
+        crosscheck.write(tmp)
         problems = compare(tmp, REFERENCE)
+    with open(README) as f:
+        text = f.read()
+    if crosscheck.protocol.with_protocol_section(text) != text:
+        problems.append("README.md: the protocol table differs from refasync/crosscheck/protocol.py")
     for p in problems:
         print(p)
     print("OK: refasync/golden/ matches refasync" if not problems else f"{len(problems)} differences")
