@@ -59,30 +59,46 @@ def config_json(cfg):
     return json.dumps({k: d[k] for k in (*replay_settings(), *REPLAY_EXTRAS)}, sort_keys=True)
 
 
-def record(cfg, updates):
+def record(cfg, updates, time_limit=None, logit_scale=None):
     """Run ``updates`` asynchronous updates of a deterministic run and return
     (theta0, segments, run) where ``segments`` is the dict of arrays described in
     the module docstring and ``run`` what the workers themselves reported per
-    update (loss, grad_norm, targets, theta sums): the replay must give the same."""
+    update (loss, grad_norm, targets, theta sums): the replay must give the same.
+
+    ``time_limit``: an episode still running after this many steps is truncated
+    (as gymnasium's TimeLimit does), so that the segments hold truncated steps.
+    ``logit_scale``: the A3C output layer's policy weights and biases in theta0
+    are multiplied by it (logits in the hundreds: a softmax without the max
+    subtracted overflows)."""
     from .envs import env_spec
     from .nn import build_network
     from .runner import deterministic_shared, interleave
     spec = env_spec(cfg.env)
-    theta0 = build_network(cfg, *spec[:2]).init(np.random.default_rng(cfg.seed), np.float64)
+    net = build_network(cfg, *spec[:2])
+    theta0 = net.init(np.random.default_rng(cfg.seed), np.float64)
+    if logit_scale is not None:
+        n_logits = spec[1]
+        for name, shape, off in net.layout():
+            if name in ("out.w", "out.b"):
+                view = theta0[off:off + int(np.prod(shape))].reshape(shape)
+                view[..., :n_logits] *= logit_scale
     shared = deterministic_shared(cfg, theta0)
     pending = {}                     # worker -> steps since its last update
 
     def watch(i, env):
-        state = {"s": None}
+        state = {"s": None, "length": 0}
         pending[i] = []
         reset, step = env.reset, env.step
 
         def recording_reset():
-            state["s"] = reset()
+            state["s"], state["length"] = reset(), 0
             return state["s"]
 
         def recording_step(a):
             s_next, r, terminated, truncated = step(a)
+            state["length"] += 1
+            truncated = truncated or (time_limit is not None and state["length"] >= time_limit
+                                      and not terminated)
             pending[i].append((state["s"].copy(), int(a), r, s_next.copy(), terminated, truncated))
             state["s"] = s_next
             return s_next, r, terminated, truncated

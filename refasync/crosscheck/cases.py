@@ -286,3 +286,31 @@ def rmsprop(rng, _):
                   "d_thetas": rng.standard_normal((3, n)), "lr": np.array(7e-4),
                   "alpha": np.array(0.99), "eps": np.array(0.1)},
                  "g <- alpha g + (1 - alpha) d^2; theta <- theta - lr d / sqrt(g + eps), eps inside")]
+
+
+REPLAY_TIME_LIMIT = 12   # steps: CartPole episodes still running then are truncated inside the replay
+REPLAY_LOGIT_SCALE = 5000.0
+
+
+@builder
+def replays_with_truncations_and_large_logits(rng, _):
+    """Added in the golden files' format 2 (CHANGELOG, 2026-11-30): segments that end in a
+    time-limit truncation, and an A3C run whose logits exceed 709 (exp overflows)."""
+    out = []
+    for algo in ALGOS:
+        cfg = traces.trace_config(algo, 2, 0, I_target=REPLAY_I_TARGET)
+        theta0, segments, _ = traces.record(cfg, REPLAY_UPDATES, time_limit=REPLAY_TIME_LIMIT)
+        out.append(case(
+            f"replay.{algo}.2w.truncated", "replay", "the whole box + ADDITION 9", (1e-9, 1e-9),
+            {"config": np.array(traces.config_json(cfg)), "theta0": theta0, **segments},
+            f"as replay.{algo}.2w, with every episode cut after {REPLAY_TIME_LIMIT} steps (a time "
+            "limit): a truncated step is not terminal, it bootstraps (from theta^- for Q, V for A3C)"))
+    cfg = traces.trace_config("a3c", 2, 0, I_target=REPLAY_I_TARGET)
+    theta0, segments, _ = traces.record(cfg, REPLAY_UPDATES, logit_scale=REPLAY_LOGIT_SCALE)
+    out.append(case(
+        "replay.a3c.2w.large_logits", "replay", "Alg3 L18 + ADDITION 1", (1e-9, 1e-9),
+        {"config": np.array(traces.config_json(cfg)), "theta0": theta0, **segments},
+        f"as replay.a3c.2w from a theta0 whose policy weights and biases are {REPLAY_LOGIT_SCALE:g} "
+        "times larger: logits up to about 880, so a softmax or log-softmax without the max "
+        "subtracted overflows (exp(x) is inf beyond 709)"))
+    return out

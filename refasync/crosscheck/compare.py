@@ -154,11 +154,12 @@ def check(adapter, directory):
 
 def format_table(rows):
     """The table printed by ``python -m refasync.crosscheck``; a row's detail under it when not OK."""
-    head = f"{'check':30s} {'max abs err':>12s} {'max rel err':>12s} {'rtol':>7s} {'atol':>7s} {'':5s} pins"
+    w = max([30] + [len(row[0]) for row in rows])
+    head = f"{'check':{w}s} {'max abs err':>12s} {'max rel err':>12s} {'rtol':>7s} {'atol':>7s} {'':5s} pins"
     lines = [head, "-" * len(head)]
     fmt = lambda x: f"{x:12.3e}" if x is not None else f"{'-':>12s}"  # noqa: E731
     for name, a, r, rtol, atol, status, pins, detail in rows:
-        lines.append(f"{name:30s} {fmt(a)} {fmt(r)} {rtol:7.0e} {atol:7.0e} {status:5s} {pins}")
+        lines.append(f"{name:{w}s} {fmt(a)} {fmt(r)} {rtol:7.0e} {atol:7.0e} {status:5s} {pins}")
         if status != "OK":
-            lines.append(f"{'':30s} {detail}")
+            lines.append(f"{'':{w}s} {detail}")
     return "\n".join(lines)
