@@ -26,7 +26,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 
-from .algorithms.common import GaussianPolicy, epsilon_greedy, sample_action
+from .algorithms.policies import GaussianPolicy, epsilon_greedy, sample_action
 from .config import Config, ConfigError, family
 
 

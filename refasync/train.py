@@ -13,10 +13,8 @@ import time
 
 START_UNIX = time.time()      # for the start-up time reported in summary.json
 
-import json  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
-import signal  # noqa: E402
 import sys  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -25,10 +23,6 @@ from . import __version__  # noqa: E402
 from . import config  # noqa: E402
 from .cli import OneLineParser, available_cores  # noqa: E402
 from .config import Config, ConfigError, preset, resolve_algo, validate  # noqa: E402
-
-
-class _Terminated(BaseException):
-    """Raised in the parent on SIGTERM, handled like Ctrl-C."""
 
 
 # The options of this command that are not settings of the run (refasync.config declares
@@ -101,115 +95,15 @@ def print_config(cfg, spec, n_params):
     print(f"  run folder: {cfg.out}   (steps count agent steps; 1 step = {fps} frame(s))")
 
 
-def prepare_resume(args, argv):
-    """(cfg, spec, restored) of the run folder ``args.resume``, or ConfigError with
-    one line; nothing in the folder is changed before every check has passed."""
-    from .checkpoint import decode_snapshot, load_checkpoint, resume_problem
-    from .envs import env_spec
-    from .logs import RunRecorder
-    from .nn import build_network
-    run_dir = args.resume
-    parser = build_parser()
-    given = [full_option(parser, a) for a in argv if a.startswith("--")]
-    allowed = resume_flags()
-    other = [a for a in given if a not in allowed]
-    if other:
-        raise ConfigError(f"--resume continues {run_dir} with its own settings; only --steps (to extend "
-                          f"it) and the logging and run options {', '.join(allowed[2:])} may be "
-                          f"given, not {other[0]}")
-    for name in ("config.json", "checkpoint.npz", "episodes.csv", "progress.csv"):
-        if not os.path.isfile(os.path.join(run_dir, name)):
-            raise ConfigError(f"cannot resume {run_dir}: it has no {name}")
-    try:
-        with open(os.path.join(run_dir, "config.json")) as f:
-            d = json.load(f)
-        cfg = Config.from_dict(d)
-        obs_shape, n_actions = tuple(d["obs_shape"]), int(d["n_actions"])
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ConfigError(f"cannot resume {run_dir}: config.json is unreadable ({type(e).__name__})") from None
-    for name, columns in (("episodes.csv", RunRecorder.EPISODE_COLUMNS), ("progress.csv", RunRecorder.PROGRESS_COLUMNS)):
-        try:
-            with open(os.path.join(run_dir, name)) as f:
-                header = f.readline().strip().split(",")
-        except OSError as e:
-            raise ConfigError(f"cannot resume {run_dir}: {name} is unreadable ({e.strerror})") from None
-        if header != columns:
-            raise ConfigError(f"cannot resume {run_dir}: {name} is not a log this refasync writes")
-    try:
-        ckpt = load_checkpoint(os.path.join(run_dir, "checkpoint.npz"))
-    except Exception as e:     # a truncated or foreign file: the user's input, not our bug
-        raise ConfigError(f"cannot resume {run_dir}: checkpoint.npz is corrupt ({type(e).__name__})") from None
-    need = ["theta", "opt_stat", "T", "eps_finals", "wall_s", "resumes"] + (["theta_minus"] if cfg.head == "q" else [])
-    problem = resume_problem(ckpt, need)
-    if problem:
-        raise ConfigError(f"cannot resume {run_dir}: {problem}")
-    n_params = build_network(cfg, obs_shape, n_actions).n_params
-    if ckpt["theta"].shape != (n_params,) or ckpt["opt_stat"].shape != (n_params,):
-        raise ConfigError(f"cannot resume {run_dir}: checkpoint.npz holds {ckpt['theta'].size:,} parameters, "
-                          f"the run's network {n_params:,}: it is another network's")
-    if ckpt["eps_finals"].shape != (cfg.workers,):
-        raise ConfigError(f"cannot resume {run_dir}: checkpoint.npz has {ckpt['eps_finals'].size} workers' "
-                          f"epsilons, the run {cfg.workers} workers")
-    T = int(ckpt["T"])
-    if args.steps is not None:
-        if args.steps < T:
-            raise ConfigError(f"--steps {args.steps:,} does not extend the run: it is at T={T:,}")
-        cfg.steps = args.steps
-    if T > cfg.steps:           # the workers run while T <= T_max
-        raise ConfigError(f"{run_dir} has finished (T={T:,} of --steps {cfg.steps:,}); give a larger "
-                          "--steps to extend it")
-    cfg.out = run_dir
-    validate(cfg)
-    restored = dict(ckpt)
-    restored["config_json"] = d          # the folder's config.json as it was: its commands
-    restored["snapshot"] = None
-    if cfg.deterministic:
-        try:
-            restored["snapshot"] = decode_snapshot(ckpt)
-        except (ValueError, KeyError, TypeError) as e:
-            raise ConfigError(f"cannot resume {run_dir}: its snapshot is corrupt ({type(e).__name__})") from None
-    return cfg, env_spec(cfg.env), restored
-
-
-def full_option(parser, token):
-    """The option a command-line token names, abbreviations resolved as argparse resolves them."""
-    name = token.split("=")[0]
-    options = [o for action in parser._actions for o in action.option_strings]
-    if name in options:
-        return name
-    matches = [o for o in options if o.startswith(name)]
-    return matches[0] if len(matches) == 1 else name
-
-
-def warm_up(net, dtype):
-    """Compile (or load from Numba's cache) every kernel in this process first,
-    so that workers start from a warm cache."""
-    from . import optim
-    from .atomic import fetch_add
-    fetch_add(np.zeros(1, np.int64), 0, 1)
-    theta = net.init(np.random.default_rng(0), dtype)
-    obs = np.zeros((1,) + net.input_shape, dtype=np.uint8 if net.input_kind == "pixels" else dtype)
-    out, cache = net.forward(theta, obs)
-    net.backward(theta, cache, np.zeros_like(out), np.zeros_like(theta))
-    z = np.zeros_like(theta)
-    optim.rmsprop_step(z, z.copy(), z, 0.0, 0.99, 0.1, 1.0)
-    optim.momentum_sgd_step(z, z.copy(), z, 0.0, 0.99, 1.0)
-    optim.grad_norm(z)
-    if net.head == "gaussian":
-        from .nn.kernels import softplus_backward, softplus_forward
-        x = np.zeros(1)
-        softplus_forward(x, x.copy())
-        softplus_backward(x, x.copy(), x.copy())
-
-
 def main(argv=None):
     from .config import family
     from .envs import env_spec
-    from .checkpoint import load_checkpoint
-    from .errors import NonFiniteError, RunFolderError, WorkerFailed
+    from .errors import RunFolderError
+    from .exits import run_and_save
     from .logs import RunRecorder, plot_learning_curve, write_config
     from .nn import build_network
-    from .runner import run_deterministic, run_processes
+    from .resume import prepare_resume
+    from .warmup import warm_up
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -220,7 +114,7 @@ def main(argv=None):
         if args.eval_episodes is not None and args.eval_episodes < 0:
             raise ConfigError("--eval-episodes must be >= 0")
         if args.resume:
-            cfg, spec, restored = prepare_resume(args, argv)
+            cfg, spec, restored = prepare_resume(args, argv, parser, resume_flags())
         else:
             cfg = resolve_config(args)
             spec = env_spec(cfg.env)
@@ -274,42 +168,7 @@ def main(argv=None):
     recorder = RunRecorder(cfg.out, cfg, spec[2], progress=not args.no_progress, resume=restored)
     if args.tensorboard:
         recorder.open_tensorboard()
-    checkpoint = os.path.join(cfg.out, "checkpoint.npz")
-    old_term = signal.signal(signal.SIGTERM, _raise_terminated)
-    status, message, shared, non_finite = 0, None, None, False
-    try:
-        run = run_deterministic if cfg.deterministic else run_processes
-        shared = run(cfg, spec, theta0, recorder, restored)
-    except KeyboardInterrupt:
-        status, message = 130, "interrupted"
-    except _Terminated:
-        status, message = 143, "terminated (SIGTERM)"
-    except (WorkerFailed, NonFiniteError, RunFolderError) as e:
-        status, message = 1, str(e)
-        non_finite = isinstance(e, NonFiniteError) or getattr(e, "non_finite", False)
-    finally:
-        signal.signal(signal.SIGTERM, old_term)
-        if recorder.shared is not None:
-            shared = recorder.shared
-            try:
-                try:
-                    recorder.tick()
-                    # after NaN/Inf the parameters are not trusted: keep the last periodic checkpoint
-                    if not non_finite:
-                        recorder.checkpoint()      # the logs on disk first, as every periodic checkpoint
-                except NonFiniteError as e:
-                    status, message, non_finite = 1, message or str(e), True
-                if non_finite:
-                    status = 1
-                    kept = (f"checkpoint.npz keeps T={int(load_checkpoint(checkpoint)['T']):,}"
-                            if os.path.exists(checkpoint) else "no checkpoint had been saved yet")
-                    message = f"{message}; {kept}"
-            except (OSError, RunFolderError) as e:
-                e = e if isinstance(e, RunFolderError) else RunFolderError.of(cfg.out, e)
-                if not (message or "").startswith("cannot write"):
-                    message = f"{message}; {e}" if message else str(e)
-                status = 1
-        recorder.close()
+    status, message, shared = run_and_save(cfg, spec, theta0, recorder, restored)
 
     T = min(shared.T.value, cfg.steps) if shared is not None else 0
     print(f"{'stopped' if status else 'done'}: T={T:,} ({T * spec[2]:,} frames) in {recorder.wall:.1f} s "
@@ -339,10 +198,6 @@ def main(argv=None):
     print(f"run folder: {cfg.out} (config.json, episodes.csv, progress.csv, checkpoint.npz, summary.json"
           f"{', learning_curve.png' if plot else ''})")
     return status
-
-
-def _raise_terminated(signum, frame):
-    raise _Terminated()
 
 
 if __name__ == "__main__":

@@ -136,7 +136,7 @@ def test_gaussian_grad_matches_finite_differences(B, D, spherical, seed, beta, v
 def test_tanh_mean_policy_grad_matches_finite_differences(B, D, spherical, seed, beta):
     """DEVIATION 7: with the tanh mean, GaussianPolicy.loss_grad is the gradient w.r.t. the
     network's outputs (mu_in, sigma2_in) of the loss at mu = tanh(mu_in)."""
-    from refasync.algorithms.common import GaussianPolicy
+    from refasync.algorithms.policies import GaussianPolicy
 
     class Net:
         n_actions, bounded_mean = D, True

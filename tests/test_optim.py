@@ -139,7 +139,8 @@ def test_which_optimizers_keep_their_statistic_per_thread(optimizer, shared_stat
     per-thread statistic, the second worker starts from its own zero statistic and
     moves theta by exactly what the first did; with a shared one it continues the
     first worker's statistic and moves it by a different amount."""
-    from refasync.algorithms.common import AsynchronousUpdate, Shared, WorkerContext
+    from refasync.algorithms.common import Shared, WorkerContext
+    from refasync.algorithms.update import AsynchronousUpdate
     from refasync.config import Config
 
     class Counter:

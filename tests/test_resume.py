@@ -197,7 +197,7 @@ def test_a_finished_run_is_extended_by_a_larger_steps(finished_run, tmp_path):
 
 
 def test_resumed_and_restarted_workers_draw_new_streams():
-    from refasync.runner import worker_seeds
+    from refasync.workers import worker_seeds
     first = [env_seed for _, env_seed in worker_seeds(3, 4)]
     resumed = [env_seed for _, env_seed in worker_seeds(3, 4, (1,))]
     restarted = [env_seed for _, env_seed in worker_seeds(3, 4, (1, 1))]
@@ -233,6 +233,7 @@ def test_a_deterministic_resume_without_a_snapshot_draws_new_streams(tmp_path, m
     process-mode checkpoint): the workers start new episodes from new streams, as in
     process mode, instead of replaying the run's first ones."""
     from refasync import runner
+    from refasync.workers import worker_seeds
     seeds = []
 
     class Spy(runner.Interleave):
@@ -248,8 +249,8 @@ def test_a_deterministic_resume_without_a_snapshot_draws_new_streams(tmp_path, m
         runner.run_deterministic(cfg, spec, theta0, recorder)
     finally:
         recorder.close()
-    assert seeds[0] == [s for _, s in runner.worker_seeds(cfg.seed, 2, (3,))]     # the third resume's
-    assert seeds[1] == [s for _, s in runner.worker_seeds(cfg.seed, 2)]          # a fresh run's
+    assert seeds[0] == [s for _, s in worker_seeds(cfg.seed, 2, (3,))]     # the third resume's
+    assert seeds[1] == [s for _, s in worker_seeds(cfg.seed, 2)]          # a fresh run's
 
 
 def test_a_deterministic_run_reports_a_nan_as_non_finite(tmp_path):

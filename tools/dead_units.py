@@ -26,7 +26,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
 
-    from refasync.algorithms.common import sample_action
+    from refasync.algorithms.policies import sample_action
     from refasync.config import ConfigError
     from refasync.envs import make_env
     from refasync.evaluate import load_run

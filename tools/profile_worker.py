@@ -2,7 +2,7 @@
 
     python tools/profile_worker.py [--algo a3c] [--env ALE/Pong-v5] [--seconds 20] [--workers 1 2]
 
-Runs the real worker generators (runner.make_worker) on real shared memory in
+Runs the real worker generators (workers.make_worker) on real shared memory in
 N spawned processes, with wall-clock timers around each phase: env.step,
 net.forward, net.backward, the gradient norm, the optimizer step, and the
 rest (theta' <- theta, d_theta <- 0, losses, action sampling, Python).  For
@@ -32,16 +32,16 @@ def _timed(fn, acc, key):
 
 
 def _worker(worker_id, cfg, spec, block, seconds, warmup, barrier, out):
-    import refasync.algorithms.common as common
+    import refasync.algorithms.update as update
     from refasync.nn.network import Network
-    from refasync.runner import make_worker
+    from refasync.workers import make_worker
 
     acc = dict.fromkeys(PHASES, 0.0)
     Network.forward = _timed(Network.forward, acc, "forward")
     Network.backward = _timed(Network.backward, acc, "backward")
-    common.grad_norm = _timed(common.grad_norm, acc, "grad_norm")
-    common.rmsprop_step = _timed(common.rmsprop_step, acc, "optimizer")
-    common.momentum_sgd_step = _timed(common.momentum_sgd_step, acc, "optimizer")
+    update.grad_norm = _timed(update.grad_norm, acc, "grad_norm")
+    update.rmsprop_step = _timed(update.rmsprop_step, acc, "optimizer")
+    update.momentum_sgd_step = _timed(update.momentum_sgd_step, acc, "optimizer")
     shared = block.views()
     gen, ctx = make_worker(worker_id, cfg, spec, shared, lambda score, length: None)
     env = ctx.env

@@ -42,7 +42,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..targets import n_step_returns
-from .common import POLICIES, AsynchronousUpdate, report
+from .common import report
+from .policies import POLICIES
+from .update import AsynchronousUpdate
 
 
 def worker(ctx):

@@ -44,7 +44,9 @@ import numpy as np
 
 from ..losses import q_loss_grad
 from ..targets import n_step_returns
-from .common import AsynchronousUpdate, epsilon_at, epsilon_greedy, final_epsilon, q_values, report
+from .common import report
+from .policies import epsilon_at, epsilon_greedy, final_epsilon, q_values
+from .update import AsynchronousUpdate
 
 
 def worker(ctx):

@@ -289,7 +289,7 @@ class GaussianActorCritic:
     every action dimension, the paper's spherical covariance; or S = D), V.
     sigma^2 = softplus(sigma2_in) is applied by the loss (``losses.gaussian_loss_grad``)
     and the sampler, not here; so is mu = tanh(mu column) when ``bounded_mean``
-    (DEVIATION 7; ``algorithms.common.GaussianPolicy``).  The paper's encoder is 200 ReLU units then 128 LSTM
+    (DEVIATION 7; ``algorithms.policies.GaussianPolicy``).  The paper's encoder is 200 ReLU units then 128 LSTM
     cells; we have no LSTM, so the second layer is 128 dense ReLU units
     (DEVIATION 6 in docs/implementation-details.md).
     """
