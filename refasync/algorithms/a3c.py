@@ -28,7 +28,9 @@ seed notes'; the code carries ``# [Alg3 Ln]`` tags.
     L21      Perform asynchronous update of theta using d_theta and of theta_v using d_theta_v.
     L22  until T > T_max
 
-Implicit lines: L1 (no code of its own: the shared arrays are ``ctx.shared``).
+Implicit lines: L1, L2 (declarations with no code of their own: the shared arrays
+are ``ctx.shared``, theta' is the worker's own array, allocated before the loop and
+filled by L6).
 
 theta and theta_v share every layer but the last (paper Sec. 8), so they are
 ONE flat vector here, and d_theta, d_theta_v one gradient vector: L18 and L19
@@ -60,7 +62,7 @@ def worker(ctx):
         out, cache = net.forward(theta_prime, s[None])
         return out[0, :-1], out[0, -1], cache
 
-    # [Alg3 L2] theta' is the worker's own array; d_theta, d_theta_v one gradient array
+    # theta' (L2) is the worker's own array; d_theta, d_theta_v one gradient array
     theta_prime, d_theta = np.empty_like(theta), np.zeros_like(theta)
     # [Alg3 L3] t = 1; s None: a new episode starts (ADDITION 11); or where a resumed worker stopped
     t, s = ctx.start(t=1, s=None)

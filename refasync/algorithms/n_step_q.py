@@ -62,8 +62,7 @@ def worker(ctx):
     # [Alg2 L4] t = 1; s None: a new episode starts (ADDITION 11); or where a resumed worker stopped
     t, s = ctx.start(t=1, s=None)
     # [Alg2 L5] DEVIATION 3: theta^- <- theta is done once by the runner.
-    # [Alg2 L6] theta' is the worker's own array
-    theta_prime = np.empty_like(theta)
+    theta_prime = theta.copy()                        # [Alg2 L6] the worker's own theta' = theta
     d_theta = np.zeros_like(theta)                                                # [Alg2 L7]
     while T.value <= T_max:                                                       # [Alg2 L8, L28]
         if s is None:                                 # ADDITION 11: a new episode after a terminal
