@@ -19,6 +19,8 @@ it to the recorded run.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -145,67 +147,113 @@ def record(cfg, updates, time_limit=None, logit_scale=None):
 
 SEGMENT_NAMES = ("worker", "T", "offsets", "s", "a", "r", "s_next", "terminated", "truncated",
                  "a_next", "copy_after_step", "copy_after_update")
-REPLAY_OUTPUTS = ("targets", "loss", "grad_norm", "theta_sum", "theta_sumsq", "d_theta_first",
-                  "theta_first")
+REPLAY_OUTPUTS = ("targets", "loss", "grad_norm", "theta_sum", "theta_sumsq", "g_sum", "g_sumsq",
+                  "d_theta_first", "theta_first")
+
+
+def lr_at_segment_end(T, offsets, k):
+    """The counter value update k's learning rate is read at: T after its segment."""
+    return T[k]
+
+
+@dataclass(frozen=True)
+class Parts:
+    """The pieces a replay is made of: refasync's own unless replaced.  The
+    cross-check's diagnosis replays with one piece swapped for a known variant
+    (``crosscheck/diagnosis.py``) to name what an adapter does differently."""
+    returns: Callable = n_step_returns                # (rewards, bootstrap, gamma) -> R
+    q_target: Callable = one_step_q_target
+    sarsa_target: Callable = one_step_sarsa_target
+    q_loss_grad: Callable = q_loss_grad               # -> (loss, dL/dq)
+    a3c_loss_grad: Callable = a3c_loss_grad           # -> (terms, dL/dlogits, dL/dv)
+    clip_coefficient: Callable = clip_coefficient     # (norm, max_norm) -> factor
+    optimizer_step: Callable = rmsprop_step           # (theta, g, d, lr, alpha, eps, scale), in place
+    lr_T: Callable = lr_at_segment_end                # (T, offsets, k) -> the counter the lr is read at
+    g0: float = 0.0                                   # RMSProp's g before the first update
+    resync: bool = True                               # theta' <- theta at each segment's start
+    truncation_bootstraps: bool = True                # ADDITION 9
+    copy_late: bool = False                           # theta^- copies one update after their time
+    target_dtype: type = np.float64                   # the dtype targets and returns are kept in
 
 
 def replay(config, theta0, worker, T, offsets, s, a, r, s_next, terminated, truncated, a_next,
-           copy_after_step, copy_after_update):
+           copy_after_step, copy_after_update, parts=Parts()):
     """Apply the recorded updates in order to a shared theta, theta^- = theta0 and
-    RMSProp g = 0 (float64).  Returns, per REPLAY_OUTPUTS: the targets (one-step
-    y_j, or n-step returns R_j) of every step, and per update the loss, the
-    gradient norm before clipping, sum(theta) and sum(theta^2) after it; the
-    full gradient of the first update and the full theta after it."""
+    RMSProp g = 0 (float64, or theta0's float32).  Returns, per REPLAY_OUTPUTS: the
+    targets (one-step y_j, or n-step returns R_j) of every step, and per update the
+    loss, the gradient norm before clipping, sum(theta), sum(theta^2), sum(g) and
+    sum(g^2) after it; the full gradient of the first update and the full theta
+    after it."""
     c = json.loads(config) if isinstance(config, str) else config
     algo = c["algo"]
     head = "actor_critic" if algo == "a3c" else "q"
     net = mlp(c["obs_dim"], c["n_actions"], head, hidden=tuple(c["hidden"]))
-    theta = np.array(theta0, dtype=np.float64)
+    dtype = np.float32 if np.asarray(theta0).dtype == np.float32 else np.float64
+    s, s_next = np.asarray(s, dtype), np.asarray(s_next, dtype)
+    theta = np.array(theta0, dtype=dtype)
     theta_minus = theta.copy()
-    g = np.zeros_like(theta)
-    targets, out = [], {k: [] for k in REPLAY_OUTPUTS[1:5]}
+    g = np.full_like(theta, parts.g0)
+    theta_prime = {}                                  # each worker's theta' (read once if not resync)
+    ends = terminated if parts.truncation_bootstraps else terminated | truncated
+    targets, out = [], {k: [] for k in REPLAY_OUTPUTS[1:7]}
     d_theta_first = theta_first = None
+    late_copy_due = False                             # the copy_late variant's delayed theta^- <- theta
     for k in range(len(worker)):
+        if parts.resync or int(worker[k]) not in theta_prime:
+            theta_prime[int(worker[k])] = theta.copy()               # Alg. 2 L10, Alg. 3 L6
+        th = theta_prime[int(worker[k])]
         j = slice(offsets[k], offsets[k + 1])
         s_k, a_k, r_k = s[j], a[j], r[j]
         if algo in ONE_STEP:
             y = np.empty(len(a_k))
             for i, jj in enumerate(range(offsets[k], offsets[k + 1])):   # theta^- may be copied mid-segment
                 q_next_minus = net.forward(theta_minus, s_next[jj][None])[0]
-                y[i] = (one_step_sarsa_target([r[jj]], q_next_minus, [a_next[jj]], [terminated[jj]], c["gamma"])
+                y[i] = (parts.sarsa_target([r[jj]], q_next_minus, [a_next[jj]], [ends[jj]], c["gamma"])
                         if algo == "one-step-sarsa" else
-                        one_step_q_target([r[jj]], q_next_minus, [terminated[jj]], c["gamma"]))[0]
+                        parts.q_target([r[jj]], q_next_minus, [ends[jj]], c["gamma"]))[0]
                 if copy_after_step[jj]:
-                    theta_minus[:] = theta                                  # Alg. 1 L13-14
-            q, cache = net.forward(theta, s_k)
-            loss, d_out = q_loss_grad(q, a_k, y)
+                    if parts.copy_late:
+                        late_copy_due = True
+                    else:
+                        theta_minus[:] = theta                              # Alg. 1 L13-14
+            y = y.astype(parts.target_dtype).astype(np.float64)
+            q, cache = net.forward(th, s_k)
+            loss, d_out = parts.q_loss_grad(q, a_k, y)
         else:
             last = offsets[k + 1] - 1
-            if terminated[last]:
+            if ends[last]:
                 bootstrap = 0.0
             elif algo == "n-step-q":
                 bootstrap = float(net.forward(theta_minus, s_next[last][None])[0].max())
             else:
-                bootstrap = float(net.split(net.forward(theta, s_next[last][None])[0])[1][0])
-            y = n_step_returns(r_k, bootstrap, c["gamma"])
-            outputs, cache = net.forward(theta, s_k)
+                bootstrap = float(net.split(net.forward(th, s_next[last][None])[0])[1][0])
+            y = parts.returns(r_k, bootstrap, c["gamma"])
+            y = np.asarray(y).astype(parts.target_dtype).astype(np.float64)
+            outputs, cache = net.forward(th, s_k)
             if algo == "n-step-q":
-                loss, d_out = q_loss_grad(outputs, a_k, y)
+                loss, d_out = parts.q_loss_grad(outputs, a_k, y)
             else:
                 logits, v = net.split(outputs)
-                terms, d_logits, d_v = a3c_loss_grad(logits, v, a_k, y, c["beta"], c["value_scale"])
+                terms, d_logits, d_v = parts.a3c_loss_grad(logits, v, a_k, y, c["beta"], c["value_scale"])
                 loss, d_out = terms["loss"], np.concatenate([d_logits, d_v[:, None]], axis=1)
         d_theta = np.zeros_like(theta)
-        net.backward(theta, cache, d_out, d_theta)
+        net.backward(th, cache, np.asarray(d_out, dtype), d_theta)
         norm = grad_norm(d_theta)
-        lr = linear_lr(c["lr"], int(T[k]), c["steps"]) if c["lr_anneal"] else c["lr"]
-        rmsprop_step(theta, g, d_theta, lr, c["rms_alpha"], c["rms_eps"],
-                     clip_coefficient(norm, c["max_grad_norm"]))
+        lr = linear_lr(c["lr"], int(parts.lr_T(T, offsets, k)), c["steps"]) if c["lr_anneal"] else c["lr"]
+        parts.optimizer_step(theta, g, d_theta, lr, c["rms_alpha"], c["rms_eps"],
+                             parts.clip_coefficient(norm, c["max_grad_norm"]))
+        if late_copy_due:
+            theta_minus[:], late_copy_due = theta, False
         if copy_after_update[k]:
-            theta_minus[:] = theta                                          # Alg. 2 L25-26
+            if parts.copy_late:
+                late_copy_due = True
+            else:
+                theta_minus[:] = theta                                      # Alg. 2 L25-26
         if k == 0:
-            d_theta_first, theta_first = d_theta.copy(), theta.copy()
+            d_theta_first, theta_first = d_theta.astype(np.float64), theta.astype(np.float64)
         targets += list(y)
-        for name, v in zip(REPLAY_OUTPUTS[1:5], (loss, norm, np.sum(theta), np.sum(theta ** 2))):
+        sums = (loss, norm, np.sum(theta, dtype=np.float64), np.sum(np.square(theta, dtype=np.float64)),
+                np.sum(g, dtype=np.float64), np.sum(np.square(g, dtype=np.float64)))
+        for name, v in zip(REPLAY_OUTPUTS[1:7], sums):
             out[name].append(float(v))
-    return (np.array(targets), *(np.array(out[n]) for n in REPLAY_OUTPUTS[1:5]), d_theta_first, theta_first)
+    return (np.array(targets), *(np.array(out[n]) for n in REPLAY_OUTPUTS[1:7]), d_theta_first, theta_first)

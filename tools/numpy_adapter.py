@@ -462,7 +462,7 @@ def replay(config, theta0, worker, T, offsets, s, a, r, s_next, terminated, trun
     copy_after_step = np.asarray(copy_after_step, dtype=bool)
     offsets = np.asarray(offsets, dtype=np.int64)
 
-    all_targets, losses, norms, sums, sumsqs = [], [], [], [], []
+    all_targets, losses, norms, sums, sumsqs, g_sums, g_sumsqs = [], [], [], [], [], [], []
     d_theta_first = theta_first = None
     for k in range(len(offsets) - 1):
         steps = np.arange(offsets[k], offsets[k + 1])
@@ -481,8 +481,11 @@ def replay(config, theta0, worker, T, offsets, s, a, r, s_next, terminated, trun
         losses.append(loss)
         sums.append(state.theta.sum())
         sumsqs.append(np.sum(state.theta ** 2))
+        g_sums.append(state.g.sum())
+        g_sumsqs.append(np.sum(state.g ** 2))
         if k == 0:
             d_theta_first, theta_first = d_theta.copy(), state.theta.copy()
 
     return (np.concatenate(all_targets), np.array(losses), np.array(norms),
-            np.array(sums), np.array(sumsqs), d_theta_first, theta_first)
+            np.array(sums), np.array(sumsqs), np.array(g_sums), np.array(g_sumsqs),
+            d_theta_first, theta_first)

@@ -148,7 +148,7 @@ def replay(config, theta0, worker, T, offsets, s, a, r, s_next, terminated, trun
     net = MLP(c["obs_dim"], c["hidden"], c["n_actions"] + a3c).load_refasync(theta0)
     target = MLP(c["obs_dim"], c["hidden"], c["n_actions"]).load_refasync(theta0)
     g = torch.zeros(len(theta0))
-    out = {k: [] for k in ("targets", "loss", "grad_norm", "theta_sum", "theta_sumsq")}
+    out = {k: [] for k in ("targets", "loss", "grad_norm", "theta_sum", "theta_sumsq", "g_sum", "g_sumsq")}
     for k in range(len(worker)):
         j = range(offsets[k], offsets[k + 1])
         with torch.no_grad():
@@ -194,7 +194,8 @@ def replay(config, theta0, worker, T, offsets, s, a, r, s_next, terminated, trun
             target.load_refasync(theta.numpy())
         if k == 0:
             first = (d_theta.numpy(), theta.numpy())
-        for name, v in zip(out, (y, float(loss.detach()), norm, float(theta.sum()), float((theta ** 2).sum()))):
+        for name, v in zip(out, (y, float(loss.detach()), norm, float(theta.sum()), float((theta ** 2).sum()),
+                                 float(g.sum()), float((g ** 2).sum()))):
             out[name].append(v)
     return (torch.cat(out["targets"]).numpy(), *(np.array(out[n]) for n in list(out)[1:]), *first)
 

@@ -121,7 +121,11 @@ class RefasyncAdapter:
         net.backward(theta, cache, q_loss_grad(q, a, y)[1], d_theta)
         return y, d_theta
 
-    replay = staticmethod(traces.replay)
+    @staticmethod
+    def replay(config, theta0, worker, T, offsets, s, a, r, s_next, terminated, truncated, a_next,
+               copy_after_step, copy_after_update):
+        return traces.replay(config, theta0, worker, T, offsets, s, a, r, s_next, terminated, truncated,
+                             a_next, copy_after_step, copy_after_update)
 
     @staticmethod
     def trace(algo, workers, seed, updates):

@@ -29,13 +29,14 @@ def builder(fn):
     return fn
 
 
-def case(name, fn, pins, tol, inputs, description, generated=None, select=None):
+def case(name, fn, pins, tol, inputs, description, generated=None, select=None, about=None):
     """One case: ``fn`` is the protocol function; ``inputs`` its arguments in order;
     ``generated`` names inputs rebuilt by a formula (``GENERATORS``) instead of
-    stored; ``select`` maps an output index to the flat indices it is compared at."""
+    stored; ``select`` maps an output index to the flat indices it is compared at;
+    ``about``: the outputs the description explains (a FAIL elsewhere omits it)."""
     return {"name": name, "function": fn, "pins": pins, "rtol": tol[0], "atol": tol[1],
             "inputs": inputs, "description": description, "generated": generated or {},
-            "select": select or {}}
+            "select": select or {}, "about": about}
 
 
 def atari_theta(n_actions=6, head="actor_critic"):
@@ -238,7 +239,7 @@ def large_logits(rng, _):
                   "v": rng_l.standard_normal(5), "a": np.array([0, 1, 2, 3, 1]),
                   "R": rng_l.standard_normal(5), "beta": np.array(0.01), "value_scale": np.array(0.5)},
                  "logits in the hundreds and thousands: a softmax or log-softmax without the "
-                 "max subtracted overflows (log pi of an unlikely action is about -2000)")]
+                 "max subtracted overflows (log pi of an unlikely action is about -2000)", about=(0,))]
 
 
 @builder
@@ -313,4 +314,25 @@ def replays_with_truncations_and_large_logits(rng, _):
         f"as replay.a3c.2w from a theta0 whose policy weights and biases are {REPLAY_LOGIT_SCALE:g} "
         "times larger: logits up to about 880, so a softmax or log-softmax without the max "
         "subtracted overflows (exp(x) is inf beyond 709)"))
+    return out
+
+
+def _as_float32(inputs, names):
+    return {k: (np.asarray(v, np.float32) if k in names else v) for k, v in inputs.items()}
+
+
+@builder
+def float32_variants(rng, cases):
+    """Added in format 3 (CHANGELOG, 2026-11-30): the returns, A3C-loss, RMSProp and
+    replay cases with float32 inputs, for float32 ports, at float32 tolerance.
+    refasync computes the returns and loss gradients in float64 from the float32
+    inputs, the networks and RMSProp in float32."""
+    float32 = {"segment_returns": ("rewards",), "a3c_loss_grad": ("logits", "v", "R"),
+               "rmsprop_steps": ("theta", "g", "d_thetas"), "replay": ("theta0", "s", "r", "s_next")}
+    out = []
+    for c in cases:
+        if c["function"] in float32 and (c["function"] != "replay" or c["name"].endswith(".2w")):
+            out.append(case(c["name"] + "_f32", c["function"], c["pins"], F32,
+                            _as_float32(c["inputs"], float32[c["function"]]),
+                            c["description"] + ", in float32", about=c["about"]))
     return out

@@ -11,8 +11,9 @@ import numpy as np
 from .. import __version__
 from .adapter import RefasyncAdapter
 from .cases import GENERATORS, build_cases
+from .protocol import BY_NAME
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 MANIFEST_KEYS = ("name", "function", "pins", "rtol", "atol", "description", "input_names", "generated")
 
@@ -31,10 +32,19 @@ def _scalar(x):
 
 def call(adapter, case, inputs):
     """Run one adapter function on a case's inputs (0-d arrays passed as Python
-    scalars, in ``input_names`` order); returns a tuple of float64 arrays."""
+    scalars, in ``input_names`` order); returns a tuple of float64 arrays, None
+    for an output not given.  A function may return a tuple, a single array, or
+    a dict keyed by the protocol's output names."""
     fn = getattr(adapter, case["function"])
     out = fn(*[_scalar(inputs[k]) for k in case["input_names"]])
-    return tuple(np.asarray(o, dtype=np.float64) for o in (out if isinstance(out, tuple) else (out,)))
+    if isinstance(out, dict):
+        unknown = set(out) - set(BY_NAME[case["function"]].outputs)
+        if unknown:
+            raise ValueError(f"unknown output names {sorted(unknown)}; "
+                             f"expected {list(BY_NAME[case['function']].outputs)}")
+        out = tuple(out.get(name) for name in BY_NAME[case["function"]].outputs)
+    return tuple(None if o is None else np.asarray(o, dtype=np.float64)
+                 for o in (out if isinstance(out, (tuple, list)) else (out,)))
 
 
 def write(directory, cases=None):
@@ -56,6 +66,7 @@ def write(directory, cases=None):
         arrays["refasync_version"] = np.array(__version__)
         np.savez(os.path.join(directory, case["name"] + ".npz"), **arrays)
         manifest["cases"].append({k: case[k] for k in MANIFEST_KEYS}
+                                 | ({"about": list(case["about"])} if case.get("about") else {})
                                  | {"file": case["name"] + ".npz", "n_outputs": len(outputs)})
     with open(os.path.join(directory, MANIFEST), "w") as f:
         json.dump(manifest, f, indent=2)
