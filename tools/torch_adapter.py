@@ -145,6 +145,8 @@ def replay(config, theta0, worker, T, offsets, s, a, r, s_next, terminated, trun
     import json
     c = json.loads(config)
     a3c = c["algo"] == "a3c"
+    # float64 throughout, also on the *_f32 cases (their tolerance covers float32 ports)
+    theta0, s, r, s_next = (np.asarray(x, dtype=np.float64) for x in (theta0, s, r, s_next))
     net = MLP(c["obs_dim"], c["hidden"], c["n_actions"] + a3c).load_refasync(theta0)
     target = MLP(c["obs_dim"], c["hidden"], c["n_actions"]).load_refasync(theta0)
     g = torch.zeros(len(theta0))
