@@ -10,8 +10,8 @@ import math
 import numpy as np
 
 from .. import traces
-from .diagnosis import (F32_RTOL, compared, constant_ratio, explain_replay, float32_sized, guarded_clip,
-                        run_replay)
+from .diagnosis import (F32_RTOL, compared, constant_ratio, explain_replay, explain_unit, float32_sized,
+                        guarded_clip, run_replay)
 from .golden import call, load
 from .protocol import BY_NAME, output_name
 
@@ -78,15 +78,19 @@ def _mismatch(case, i, got, expected, close, atol):
     return text
 
 
-def unit_detail(case, got, expected, close, rel_err):
+def unit_detail(case, inputs, got, expected, close, rel_err):
     """What a failing unit case says: float32 first if the gap is of its size, then
-    each failing output, then the case's description if it is about those outputs."""
+    each failing output, a known variant that reproduces the outputs, then the
+    case's description if it is about those outputs."""
     failing = [i for i, c in enumerate(close) if c is not None and not c.all()]
     lines = []
     if case["rtol"] < F32_RTOL and float32_sized(got, expected):
         lines.append(f"the gap (max rel {rel_err:.1e}) is the size of float32 rounding: is this computed "
                      "in float32? (the *_f32 cases check float32 ports at float32 tolerance)")
     lines += [_mismatch(case, i, got, expected, close, case["atol"]) for i in failing]
+    found = explain_unit(case, inputs, got, expected, case["rtol"], case["atol"])
+    if found:
+        lines.append(f"your outputs equal refasync's with {'; or with '.join(found)}")
     about = case.get("about")
     if about is None or any(i in about for i in failing):
         lines.append(case["description"])
@@ -203,7 +207,7 @@ def check(adapter, directory):
             detail = (f"first diverging update: {min(bad)[0]} ({min(bad)[1]})" if bad
                       else "the segments' data differ (actions, rewards or targets)")
         else:
-            detail = unit_detail(case, got, expected, close, rel_err)
+            detail = unit_detail(case, inputs, got, expected, close, rel_err)
         row("FAIL", detail, abs_err, rel_err)
     return rows
 

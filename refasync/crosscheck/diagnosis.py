@@ -155,20 +155,75 @@ def run_replay(inputs, parts, dtype=None):
 def explain_replay(inputs, got, rtol, atol, parts=traces.Parts()):
     """The known variants whose replay reproduces the adapter's outputs, as
     sentences; [] if none does.  ``parts``: the conventions the adapter declared
-    (clip_eps), on which each variant is layered.  float32 arithmetic is tried first."""
+    (clip_eps), on which each variant is layered.  Tried in order of evidence:
+    each variant at the case's tolerance; then, on a float64 case, float32
+    arithmetic alone, then each variant in float32, at float32's tolerance."""
     algo = json.loads(str(np.asarray(inputs["config"])))["algo"]
-    found = []
-    if np.asarray(inputs["theta0"]).dtype != np.float32:
-        if matches(got, run_replay(inputs, parts, np.float32), F32_RTOL, F32_ATOL):
-            found.append("float32 arithmetic: your replay equals refasync's float32 replay within float32 "
-                         "rounding (rtol 1e-4); compute in float64, or compare on the *_f32 cases")
+    reference = run_replay(inputs, parts)
+    variants = []
     for v in VARIANTS:
-        if algo not in v.algos:
-            continue
         changed = {f: getattr(v.parts, f) for f in traces.Parts.__dataclass_fields__
                    if getattr(v.parts, f) is not getattr(P, f) and getattr(v.parts, f) != getattr(P, f)}
-        if matches(got, run_replay(inputs, replace(parts, **changed)), rtol, atol):
-            found.append(v.says)
+        varied = replace(parts, **changed)
+        if algo in v.algos and not matches(run_replay(inputs, varied), reference, rtol, atol):
+            variants.append((v, varied))          # (a variant with no effect here explains nothing)
+    found = [v.says for v, varied in variants if matches(got, run_replay(inputs, varied), rtol, atol)]
+    if found or np.asarray(inputs["theta0"]).dtype == np.float32:
+        return found
+    if matches(got, run_replay(inputs, parts, np.float32), F32_RTOL, F32_ATOL):
+        return ["float32 arithmetic: your replay equals refasync's float32 replay within float32 "
+                "rounding (rtol 1e-4); compute in float64, or compare on the *_f32 cases"]
+    return ["float32 arithmetic and " + v.says for v, varied in variants
+            if matches(got, run_replay(inputs, varied, np.float32), F32_RTOL, F32_ATOL)]
+
+
+def _rmsprop_steps_eps_outside(theta, g, d_thetas, lr, alpha, eps):
+    theta, g = np.array(theta, np.float64), np.array(g, np.float64)
+    for d in d_thetas:
+        _rmsprop_eps_outside(theta, g, np.asarray(d, np.float64), lr, alpha, eps)
+    return theta, g
+
+
+def _returns_truncation_terminal(rewards, terminated, truncated, v_last, gamma):
+    from ..targets import n_step_returns
+    return n_step_returns(rewards, 0.0 if terminated or truncated else v_last, gamma)
+
+
+def _a3c_grads(loss_grad):
+    def fn(logits, v, a, R, beta, value_scale):
+        return loss_grad(logits, v, a, R, beta, value_scale)[1:]
+    return fn
+
+
+# Unit-case variants: (function, what it says, the variant computed from the case's inputs)
+UNIT_VARIANTS = (
+    ("rmsprop_steps", "RMSProp's eps outside the square root: theta <- theta - lr d / (sqrt(g) + eps) "
+     "(torch.optim.RMSprop's form)", _rmsprop_steps_eps_outside),
+    ("segment_returns", "a time-limit truncation taken as terminal (bootstrap 0)", _returns_truncation_terminal),
+    ("a3c_loss_grad", "the value loss scaled by 1/2 on top of value_scale", _a3c_grads(_half_value_a3c_loss_grad)),
+    ("a3c_loss_grad", "the entropy term's sign flipped", _a3c_grads(_entropy_sign_flipped)),
+    ("a3c_loss_grad", "the advantage R - V not held constant in the policy term",
+     _a3c_grads(_advantage_not_constant)),
+)
+
+
+def explain_unit(case, inputs, got, expected, rtol, atol):
+    """The unit variants of the case's function that reproduce the adapter's outputs
+    (at the case's tolerance or float32's), leaving out those with no effect on it."""
+    found = []
+    for fn, says, variant in UNIT_VARIANTS:
+        if fn != case["function"]:
+            continue
+        args = [np.asarray(inputs[k]).item() if np.asarray(inputs[k]).ndim == 0 else inputs[k]
+                for k in case["input_names"]]
+        out = variant(*args)
+        out = tuple(np.asarray(o, np.float64) for o in (out if isinstance(out, tuple) else (out,)))
+        if matches(out, expected, rtol, atol):
+            continue
+        for r_tol, a_tol in ((rtol, atol), (F32_RTOL, F32_ATOL)):
+            if matches(got, out, r_tol, a_tol):
+                found.append(says)
+                break
     return found
 
 
