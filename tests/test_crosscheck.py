@@ -396,7 +396,7 @@ def test_the_replays_loss_gradient_norm_and_first_gradient_are_optional_theta_an
         @staticmethod
         def replay(*args):
             out = dict(zip(traces.REPLAY_OUTPUTS, RefasyncAdapter.replay(*args)))
-            return {k: v for k, v in out.items() if k not in ("loss", "grad_norm", "d_theta_first")}
+            return {k: v for k, v in out.items() if k not in ("targets", "loss", "grad_norm", "d_theta_first")}
 
     class NoG(RefasyncAdapter):
         @staticmethod
@@ -406,7 +406,7 @@ def test_the_replays_loss_gradient_norm_and_first_gradient_are_optional_theta_an
             return tuple(out)
     rows = rows_of(StateOnly)
     replays = [r for n, r in rows.items() if n.startswith("replay.")]
-    assert replays and all(r[5] == "OK" and "(loss, grad_norm, d_theta_first not given)" in r[7] for r in replays)
+    assert replays and all(r[5] == "OK" and "(targets, loss, grad_norm, d_theta_first not given)" in r[7] for r in replays)
     rows = rows_of(NoG)
     assert all(r[5] == "FAIL" and "gave no g_sum (required)" in r[7] for n, r in rows.items() if n.startswith("replay."))
 
@@ -486,3 +486,24 @@ def test_unit_fails_show_a_constant_ratio_and_only_the_relevant_explanation():
     rows = rows_of(ValueGradientHalved)
     assert "got = 0.5 x expected at every entry" in rows["a3c.value_scale_half"][7]
     assert "dL/dv differs" in rows["a3c.large_logits"][7] and "overflow" not in rows["a3c.large_logits"][7]
+
+
+def test_the_gallerys_tables_are_the_generated_record():
+    """docs/crosscheck-gallery.md's tables come from tools/gallery/make_gallery.py: each
+    library's counts and every row's status in the doc are those of its JSON record."""
+    import json
+    with open(os.path.join(ROOT, "docs", "results", "crosscheck-gallery.json")) as f:
+        record = json.load(f)
+    with open(os.path.join(ROOT, "docs", "crosscheck-gallery.md")) as f:
+        doc = f.read()
+    assert {lib["adapter"] for lib in record["libraries"]} == {
+        f"tools/gallery/{n}_adapter.py" for n in ("sb3", "pfrl", "rlax", "torchrl")}
+    cases = {c["name"] for c, _, _ in crosscheck.load(DEFAULT_REFERENCE)} - {
+        c["name"] for c, _, _ in crosscheck.load(DEFAULT_REFERENCE) if c["function"] == "trace"}
+    for lib in record["libraries"]:
+        c = lib["counts"]
+        assert f"**{c['OK']} OK, {c['FAIL']} FAIL, {c['SKIP']} SKIP**" in doc
+        section = doc.split(f"### {lib['title']}", 1)[1].split("### ", 1)[0]
+        assert {r["case"] for r in lib["rows"]} == cases, "the gallery is older than the golden files"
+        for r in lib["rows"]:
+            assert f"| `{r['case']}` | {r['status']} |" in section

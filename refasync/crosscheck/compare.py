@@ -121,7 +121,7 @@ def first_divergence(inputs, got, expected, close):
     every = lambda c, k: True if c is None else bool(c[k])   # noqa: E731  (None: not given)
     for k in range(len(offsets) - 1):
         steps = slice(offsets[k], offsets[k + 1])
-        if not targets[steps].all():
+        if targets is not None and not targets[steps].all():
             j = offsets[k] + int(np.argmax(~targets[steps]))
             return k, "targets", f"step {j} target: expected {expected[0][j]:.10g}, got {got[0][j]:.10g}"
         if not every(loss, k):

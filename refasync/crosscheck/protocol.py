@@ -77,11 +77,11 @@ PROTOCOL = (
              "`Σ (y − Q(s, a; θ))²` w.r.t. θ (MLP Q network)", "`update.q_target_network`",
              "Alg. 1 L9–10 with θ⁻ ≠ θ"),
     Function("replay", ("config", "theta0", *SEGMENT_NAMES), REPLAY_OUTPUTS,
-             f"`({', '.join(REPLAY_OUTPUTS)})`, or a dict of them; `loss`, `grad_norm` and "
-             "`d_theta_first` may be None (or left out); raise `NotImplementedError` for an "
+             f"`({', '.join(REPLAY_OUTPUTS)})`, or a dict of them; `targets`, `loss`, `grad_norm` "
+             "and `d_theta_first` may be None (or left out); raise `NotImplementedError` for an "
              "algorithm you do not provide (SKIP)", "`replay.<algo>.<N>w*`",
              "the whole box, from recorded segments (below)",
-             optional_outputs=("loss", "grad_norm", "d_theta_first")),
+             optional_outputs=("targets", "loss", "grad_norm", "d_theta_first")),
     Function("trace", ("algo", "workers", "seed", "updates"), TRACE_OUTPUTS,
              f"`({', '.join(TRACE_OUTPUTS)})`", "`trace.<algo>.<N>w`",
              "the whole worker loop, run by the port itself (below); rows appear only if the "
