@@ -507,3 +507,12 @@ def test_the_gallerys_tables_are_the_generated_record():
         assert {r["case"] for r in lib["rows"]} == cases, "the gallery is older than the golden files"
         for r in lib["rows"]:
             assert f"| `{r['case']}` | {r['status']} |" in section
+
+
+def test_an_unknown_replay_difference_gets_its_own_algorithms_convention():
+    from refasync.targets import n_step_returns
+    rows = rows_of(replay_with(returns=lambda r, bootstrap, gamma: n_step_returns(r, bootstrap, 0.98)))
+    a3c = rows["replay.a3c.2w"][7]
+    assert "No single known variant" in a3c and "V(s_next; theta)" in a3c
+    assert "Sarsa" not in a3c and "theta^-" not in a3c
+    assert "max_a Q(s_next; theta^-)" in rows["replay.n-step-q.2w"][7]

@@ -5,6 +5,7 @@ got / expected, and, by recomputation (``diagnosis.py``), which known variant
 of the computation the adapter's outputs equal."""
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -98,15 +99,23 @@ def unit_detail(case, inputs, got, expected, close, rel_err):
 
 
 REPLAY_HINTS = {
-    "targets": "targets: one-step y = r + gamma max_a' Q(s', a'; theta^-) (Sarsa: Q(s', a_next; theta^-)), "
-               "r alone where terminated (a truncated step still bootstraps); theta^- <- theta after the steps "
-               "flagged copy_after_step, after the updates flagged copy_after_update; n-step returns "
-               "bootstrap from the segment's last s_next (theta^- for n-step Q, V(.; theta) for A3C)",
-    "loss": "loss: summed over the segment, no mean; Q: sum (y - Q(s, a))^2; A3C: "
-            "sum [-log pi(a|s) (R - V) - beta H(pi) + value_scale (R - V)^2], advantage held constant",
-    "gradient": "gradient: d_theta of the summed loss at the theta the update starts from (the shared theta "
+    ("targets", "one-step-q"): "targets: y = r + gamma max_a' Q(s', a'; theta^-), r alone where terminated (a "
+                               "truncated step still bootstraps); theta^- <- theta right after the steps flagged "
+                               "copy_after_step",
+    ("targets", "one-step-sarsa"): "targets: y = r + gamma Q(s', a_next; theta^-) with the a_next given, r alone "
+                                   "where terminated (a truncated step still bootstraps); theta^- <- theta right "
+                                   "after the steps flagged copy_after_step",
+    ("targets", "n-step-q"): "targets: R = 0 if the segment's last step is terminated, else max_a Q(s_next; "
+                             "theta^-) of its last step (also after a truncation), then R <- r + gamma R "
+                             "backwards; theta^- <- theta after the updates flagged copy_after_update",
+    ("targets", "a3c"): "targets: R = 0 if the segment's last step is terminated, else V(s_next; theta) of its "
+                        "last step (also after a truncation), then R <- r + gamma R backwards",
+    ("loss", "one-step-q"): "loss: sum (y - Q(s, a))^2 over the segment, no mean",
+    ("loss", "a3c"): "loss: sum [-log pi(a|s) (R - V) - beta H(pi) + value_scale (R - V)^2] over the segment, "
+                     "no mean, the advantage held constant",
+    ("gradient", None): "gradient: d_theta of the summed loss at the theta the update starts from (the shared theta "
                 "after every earlier update, whichever worker made it); the norm is taken before clipping",
-    "theta": "theta and g: RMSProp g <- alpha g + (1 - alpha) d^2 from g = 0, theta <- theta - lr d / "
+    ("theta", None): "theta and g: RMSProp g <- alpha g + (1 - alpha) d^2 from g = 0, theta <- theta - lr d / "
              "sqrt(g + eps) with eps inside the root and ONE g shared by all workers; clipping by exactly "
              "max_grad_norm / norm; lr of update k = lr (1 - T[k] / steps), T[k] being the counter after "
              "the segment's last step",
@@ -153,7 +162,10 @@ def diagnose_replay(case, inputs, got, expected, close, parts=traces.Parts()):
     found = explain_replay(inputs, got, case["rtol"], case["atol"], parts)
     if found:
         return f"{head} Your replay equals refasync's with {'; or with '.join(found)}."
-    return f"{head} No single known variant reproduces it; the convention: {REPLAY_HINTS[quantity]}"
+    algo = json.loads(str(np.asarray(inputs["config"])))["algo"]
+    hint = (REPLAY_HINTS.get((quantity, algo)) or REPLAY_HINTS.get((quantity, "one-step-q" if algo != "a3c" else algo))
+            or REPLAY_HINTS[(quantity, None)])
+    return f"{head} No single known variant reproduces it; the convention: {hint}"
 
 
 def _selected(case, raw):
