@@ -4,7 +4,8 @@ When a replay fails, refasync replays the same segments again with one of its
 parts swapped for a known variant (the conventions ports most often differ in)
 and compares each result with the adapter's outputs: a variant that reproduces
 them is named ("your replay equals refasync's with RMSProp's eps outside the
-square root").  A gap of the size of float32 rounding is recognised first.
+square root").  On a float64 case, float32 arithmetic is tried too, alone and under
+each variant, at float32's tolerance.  Unit cases have their own, smaller list.
 """
 from __future__ import annotations
 
