@@ -14,6 +14,8 @@ declared once, with its flag, help, source and role (``setting``).
 """
 from __future__ import annotations
 
+import argparse
+
 import dataclasses
 import math
 from dataclasses import dataclass, field
@@ -28,13 +30,14 @@ OPTIMIZERS = ("shared_rmsprop", "rmsprop", "momentum_sgd", "shared_momentum_sgd"
 
 
 def setting(default, *, flag=None, help=None, source=None, kind="learning", resume=False, replay=False,
-            shown=None, parse=None, choices=None, const=None, metavar=None, hyper=None):
+            shown=None, parse=None, choices=None, const=None, metavar=None, hyper=None, negatable=False):
     """A Config field and everything about it, declared once (the parser, the printed
     configuration, the preset sources, the flags --resume accepts, the settings a golden
     replay carries and the ones plots compare are all derived from these):
 
     flag     its command-line flag (True: from the name, ``I_target`` -> ``--i-target``), or None
-    help     the flag's help;  parse / choices / const / metavar: how the flag is read (const: a switch)
+    help     the flag's help;  parse / choices / const / metavar: how the flag is read (const: a switch;
+             negatable: a switch with a --no- twin, for a switch a preset turns on)
     hyper    listed under "hyperparameters" in --help (default: the learning settings)
     source   where the presets' value comes from (config.json's ``preset_sources``)
     kind     "identity" (algo, env, seed), "learning" (changes what is learned: plots compare
@@ -44,7 +47,7 @@ def setting(default, *, flag=None, help=None, source=None, kind="learning", resu
     """
     metadata = dict(flag=flag, help=help, source=source, kind=kind, resume=resume, replay=replay,
                     shown=shown, parse=parse, choices=choices, const=const, metavar=metavar,
-                    hyper=kind == "learning" if hyper is None else hyper)
+                    negatable=negatable, hyper=kind == "learning" if hyper is None else hyper)
     if isinstance(default, dict):
         return field(default_factory=dict, metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -138,9 +141,12 @@ class Config:
                                   source="continuous: 1e-3, measured on Pendulum-v1 (DECISION 4; chainerrl's A3C "
                                          "for continuous control uses the same); the paper does not say "
                                          "(ADDITION 15)")
-    life_loss_terminal: bool = setting(False, flag=True, const=True,
-                                       help="Atari: a lost life is terminal for learning (default off)",
-                                       source="off: the paper does not say; DQN-2015 used it (option)")
+    life_loss_terminal: bool = setting(False, flag=True, negatable=True, shown=lambda c: c.network == "atari",
+                                       help="Atari: a lost life is terminal for learning, the game goes on "
+                                            "(atari preset: on; --no-life-loss-terminal: off)",
+                                       source="atari: on, DECISION 5 (Breakout, equal frames: mean-100 14.2 "
+                                              "against 7.8 at 20M frames); the paper does not say; DQN-2015, "
+                                              "pfrl's and muupan's A3C reproductions train with it")
     network: str = setting("mlp",        # "mlp", "atari" or "gaussian" (continuous actions, A3C)
                            source="paper Sec. 8: the Atari network; an MLP for vector observations; supp. "
                                   "Sec. 9: separate Gaussian-policy and value networks for continuous actions")
@@ -229,7 +235,10 @@ PRESETS = {
                      clip_rewards=True, t_max=5, I_async_update=5, I_target=10_000,
                      eps_finals=(0.1, 0.01, 0.5), eps_probs=(0.4, 0.3, 0.3),
                      eps_anneal_steps=1_000_000, beta=0.01, value_scale=0.5,
-                     steps=80_000_000),
+                     steps=80_000_000,
+                     # DECISION 5 (docs/atari-experiments.md): a lost life ends the learner's
+                     # episode (not the game); no-op on games without lives (Pong)
+                     life_loss_terminal=True),
         # DECISION 1 (docs/implementation-details.md, docs/atari-experiments.md): with as many
         # actor-learners as cores instead of the paper's 16 threads, A3C uses t_max 20 --
         # while there are few of them (LONG_SEGMENT_MAX_WORKERS; preset() gives 5 above).
@@ -294,7 +303,9 @@ def add_arguments(parser, group, cls=None):
             continue
         kw = {"dest": f.name, "help": md["help"], "metavar": md["metavar"],
               "default": f.default if md["kind"] == "identity" else None}
-        if md["const"] is not None:
+        if md["negatable"]:
+            kw.update(action=argparse.BooleanOptionalAction)
+        elif md["const"] is not None:
             kw.update(action="store_const", const=md["const"])
         else:
             kw.update(type=md["parse"], choices=md["choices"])

@@ -124,6 +124,19 @@ def test_atari_a3c_t_max_follows_the_number_of_workers(tmp_path, workers, t_max)
     assert resolve_config(args).t_max == 5                    # only A3C's segment depends on N
 
 
+@pytest.mark.parametrize("algo", ["a3c", "q", "sarsa", "nq"])
+def test_the_atari_preset_makes_a_lost_life_terminal_and_the_flag_can_turn_it_off(tmp_path, algo):
+    """DECISION 5: on for every method on Atari; --no-life-loss-terminal gives the old runs."""
+    from refasync.train import build_parser, resolve_config
+    base = ["--algo", algo, "--env", "ALE/Breakout-v5", "--workers", "2"]
+    assert resolve_config(build_parser().parse_args(base + ["--out", str(tmp_path / "a")])).life_loss_terminal
+    cfg = resolve_config(build_parser().parse_args(base + ["--no-life-loss-terminal", "--out", str(tmp_path / "b")]))
+    assert cfg.life_loss_terminal is False
+    cfg = resolve_config(build_parser().parse_args(["--algo", algo, "--env", "CartPole-v1", "--out",
+                                                    str(tmp_path / "c")]))
+    assert cfg.life_loss_terminal is False                       # not an Atari run: no lives
+
+
 def test_a_preset_may_set_the_workers_and_the_flag_overrides_it(tmp_path, monkeypatch):
     """The number of workers is --workers, else the preset's, else the cores; DECISION 1's
     bound sees that number."""
