@@ -115,6 +115,9 @@ def build_parser():
                    help="also print each run's mean-100 at this many frames (agent steps off Atari)")
     p.add_argument("--reach", nargs="+", type=float, default=[], metavar="LEVEL",
                    help="print the frames at which mean-100 first reached each level, e.g. --reach -15 18")
+    p.add_argument("--until", type=float, default=None, metavar="X",
+                   help="use only the episodes that ended by this many frames (agent steps off Atari): "
+                        "equal-frame comparisons of runs of different lengths")
     p.add_argument("--raw", action="store_true", help="also draw every episode's return, faintly")
     return p
 
@@ -145,6 +148,8 @@ def main(argv=None):
     fig, ax = plt.subplots(figsize=(8, 4.5))
     rows = []
     for label, (config, data) in zip(labels, runs):
+        if args.until is not None:
+            data = data[(data[:, 1] if atari else data[:, 0]) <= args.until]
         x = data[:, 1] if atari else data[:, 0]
         m = mean_last_k(data[:, 2], args.window)
         line, = ax.plot(x, m, lw=1.8, label=label)

@@ -95,6 +95,20 @@ def test_overlay_writes_a_png_and_a_table_in_frames(tmp_path, capsys):
     assert rows["workers=16"]["episodes"] == "200"
 
 
+def test_until_compares_runs_at_equal_frames(tmp_path, capsys):
+    """--until X: only the episodes that ended by X count, for the curve and every column."""
+    short = fake_run(tmp_path / "short", [-21] * 150, workers=2)
+    long = fake_run(tmp_path / "long", [-21] * 150 + [-10] * 150, workers=16)
+    assert main([short, long, "--out", str(tmp_path / "u.png"), "--until", "600000", "--reach", "-15"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    head = re.split(r"\s{2,}", lines[0].strip())
+    rows = {r[0]: dict(zip(head, r)) for r in (re.split(r"\s{2,}", line.strip()) for line in lines[1:3])}
+    # episode i ends at 4000 (i + 1) frames: 150 of the long run's episodes end by 600,000
+    assert rows["workers=16"]["episodes"] == "150" and rows["workers=16"]["frames"] == "600,000"
+    assert rows["workers=16"]["last mean-100"] == "-21.00"
+    assert rows["workers=16"]["frames to >= -15"] == "not reached"
+
+
 @pytest.mark.slow
 def test_bad_input_is_one_line_and_exit_2(tmp_path):
     def run(*args):
