@@ -35,7 +35,8 @@ def prepare_resume(args, argv, parser, allowed):
         obs_shape, n_actions = tuple(d["obs_shape"]), int(d["n_actions"])
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ConfigError(f"cannot resume {run_dir}: config.json is unreadable ({type(e).__name__})") from None
-    for name, columns in (("episodes.csv", RunRecorder.EPISODE_COLUMNS), ("progress.csv", RunRecorder.PROGRESS_COLUMNS)):
+    logs = (("episodes.csv", RunRecorder.EPISODE_COLUMNS), ("progress.csv", RunRecorder.PROGRESS_COLUMNS))
+    for name, columns in logs:
         try:
             with open(os.path.join(run_dir, name)) as f:
                 header = f.readline().strip().split(",")

@@ -112,7 +112,8 @@ def _flat(policy, grad=False):
     """The policy's parameters (or their .grad) in refasync's layout, float64."""
     g = (lambda p: p.grad) if grad else (lambda p: p)
     pairs = [(g(lin.weight).detach().numpy().T, g(lin.bias).detach().numpy()) for lin in _linears(policy)]
-    W = np.concatenate([g(policy.action_net.weight).detach().numpy().T, g(policy.value_net.weight).detach().numpy().T], 1)
+    W = np.concatenate([g(policy.action_net.weight).detach().numpy().T,
+                        g(policy.value_net.weight).detach().numpy().T], 1)
     b = np.concatenate([g(policy.action_net.bias).detach().numpy(), g(policy.value_net.bias).detach().numpy()])
     return layout.join(pairs + [(W, b)]).astype(np.float64)
 
