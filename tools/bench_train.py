@@ -8,8 +8,9 @@ For each N in --workers (default: 1, 2 and the machine's core count if larger):
   (b) each of the four algorithms trained by ``python -m refasync.train`` with N
       workers, stopped with SIGINT (Ctrl-C) after --seconds of training.
 Prints agent steps/s, frames/s, the ratio (b)/(a), the seconds from command
-start to the first training step, and the peak resident memory per worker
-(from the run's summary.json).  With --rounds K every measurement is repeated
+start to the first training step, the peak resident memory per worker (from
+the run's summary.json), and for n-step Q and A3C the t_max of the run: the
+preset's for N workers (DECISION 1's bound gives A3C 20 up to 4 workers, 5 beyond).  With --rounds K every measurement is repeated
 K times, interleaved, and the medians follow; ratios (scaling, vs A3C, vs
 the ceiling) are taken within each round, where both rates saw the same
 machine, and then their median. Steady-state rates skip the first progress
@@ -66,7 +67,8 @@ def env_ceiling(env_id, n, seconds):
 
 
 def train_rate(env_id, algo, n, seconds, out_dir):
-    """(steady steps/s, frames per step, start-up s, peak RSS per worker MB) of one training run."""
+    """(steady steps/s, frames per step, start-up s, peak RSS per worker MB, t_max) of one training run
+    of the default command with n workers (so t_max is the one the preset gives n workers)."""
     cmd = [sys.executable, "-m", "refasync.train", "--algo", algo, "--env", env_id, "--workers", str(n),
            "--steps", "1000000000", "--no-progress", "--eval-episodes", "0", "--out", out_dir]
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -89,9 +91,10 @@ def train_rate(env_id, algo, n, seconds, out_dir):
     with open(os.path.join(out_dir, "summary.json")) as f:
         summary = json.load(f)
     with open(os.path.join(out_dir, "config.json")) as f:
-        fps = json.load(f)["frames_per_step"]
+        config = json.load(f)
     startup = summary["startup_s"] if summary["startup_s"] is not None else float("nan")   # no worker began
-    return rate, fps, startup, max(summary["worker_peak_rss_mb"] or [float("nan")])
+    t_max = config.get("t_max") if algo in ("n-step-q", "a3c") else None
+    return rate, config["frames_per_step"], startup, max(summary["worker_peak_rss_mb"] or [float("nan")]), t_max
 
 
 def main():
@@ -110,9 +113,10 @@ def main():
     print(f"{args.env}: {args.seconds:.0f} s per measurement, {args.rounds} round(s), {cores} cores; "
           f"started {time.strftime('%Y-%m-%d %H:%M:%S')}", flush=True)
     header = (f"{'N':>2} {'what':16s} {'steps/s':>9s} {'frames/s':>9s} {'/ceiling':>9s} {'start-up s':>10s} "
-              f"{'peak MB/worker':>14s}")
+              f"{'peak MB/worker':>14s} {'t_max':>5s}")
     print(("round " if args.rounds > 1 else "") + header, flush=True)
     runs = {}            # (what, n) -> [(steps/s, ratio to that round's ceiling, start-up s, MB)] per round
+    t_maxes = {}         # (algo, n) -> the t_max the preset gave n workers (the segment methods)
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             tag = f"{r + 1:>5} " if args.rounds > 1 else ""
@@ -121,11 +125,12 @@ def main():
                 runs.setdefault(("env only", n), []).append((ceiling, 1.0, float("nan"), float("nan")))
                 print(f"{tag}{n:>2} {'env only':16s} {ceiling:9,.0f} {ceiling * fps:9,.0f} {'1.00':>9s}", flush=True)
                 for algo in args.algos:
-                    rate, fps, startup, rss = train_rate(args.env, algo, n, args.seconds,
-                                                         os.path.join(tmp, f"{algo}-{n}-{r}"))
+                    rate, fps, startup, rss, t_max = train_rate(args.env, algo, n, args.seconds,
+                                                                os.path.join(tmp, f"{algo}-{n}-{r}"))
                     runs.setdefault((algo, n), []).append((rate, rate / ceiling, startup, rss))
+                    t_maxes[(algo, n)] = "" if t_max is None else str(t_max)
                     print(f"{tag}{n:>2} {algo:16s} {rate:9,.0f} {rate * fps:9,.0f} {rate / ceiling:9.2f} "
-                          f"{startup:10.1f} {rss:14.0f}", flush=True)
+                          f"{startup:10.1f} {rss:14.0f} {t_maxes[(algo, n)]:>5s}", flush=True)
 
     def med(key, i):
         return float(np.median([row[i] for row in runs[key]]))
@@ -134,7 +139,7 @@ def main():
         print(f"\nmedians over {args.rounds} rounds\n{header}")
         for (what, n) in runs:
             k = (what, n)
-            rest = "" if what == "env only" else f" {med(k, 2):10.1f} {med(k, 3):14.0f}"
+            rest = "" if what == "env only" else f" {med(k, 2):10.1f} {med(k, 3):14.0f} {t_maxes[k]:>5s}"
             print(f"{n:>2} {what:16s} {med(k, 0):9,.0f} {med(k, 0) * fps:9,.0f} {med(k, 1):9.2f}{rest}")
     if len(args.workers) > 1:
         lo, hi = min(args.workers), max(args.workers)
