@@ -431,10 +431,7 @@ def test_stock_torch_clipping_passes_when_declared_and_fails_when_not():
 @pytest.mark.parametrize("variant", [v.name for v in crosscheck.diagnosis.VARIANTS])
 def test_each_known_variant_planted_in_a_replay_is_named_by_the_diagnosis(variant):
     v = next(v for v in crosscheck.diagnosis.VARIANTS if v.name == variant)
-    from refasync import traces
-    changed = {f: getattr(v.parts, f) for f in traces.Parts.__dataclass_fields__
-               if getattr(v.parts, f) is not getattr(traces.Parts(), f)}
-    rows = rows_of(replay_with(**changed))
+    rows = rows_of(replay_with(**v.changes))
     failing = {n: r for n, r in rows.items() if r[5] == "FAIL"}
     assert failing, f"{variant} changes no replay"
     assert all(n.startswith("replay.") for n in failing)

@@ -110,7 +110,7 @@ REPLAY_HINTS = {
                              "backwards; theta^- <- theta after the updates flagged copy_after_update",
     ("targets", "a3c"): "targets: R = 0 if the segment's last step is terminated, else V(s_next; theta) of its "
                         "last step (also after a truncation), then R <- r + gamma R backwards",
-    ("loss", "one-step-q"): "loss: sum (y - Q(s, a))^2 over the segment, no mean",
+    ("loss", None): "loss: sum (y - Q(s, a))^2 over the segment, no mean",
     ("loss", "a3c"): "loss: sum [-log pi(a|s) (R - V) - beta H(pi) + value_scale (R - V)^2] over the segment, "
                      "no mean, the advantage held constant",
     ("gradient", None): "gradient: d_theta of the summed loss at the theta the update starts from (the shared theta "
@@ -159,12 +159,11 @@ def diagnose_replay(case, inputs, got, expected, close, parts=traces.Parts()):
     k, quantity, what = first
     head = (f"first divergence: update {k} (worker {int(inputs['worker'][k])}, T={int(inputs['T'][k])}), "
             f"{quantity}: {what}.")
-    found = explain_replay(inputs, got, case["rtol"], case["atol"], parts)
+    found = explain_replay(inputs, got, expected, case["rtol"], case["atol"], parts)
     if found:
         return f"{head} Your replay equals refasync's with {'; or with '.join(found)}."
     algo = json.loads(str(np.asarray(inputs["config"])))["algo"]
-    hint = (REPLAY_HINTS.get((quantity, algo)) or REPLAY_HINTS.get((quantity, "one-step-q" if algo != "a3c" else algo))
-            or REPLAY_HINTS[(quantity, None)])
+    hint = REPLAY_HINTS.get((quantity, algo)) or REPLAY_HINTS[(quantity, None)]
     return f"{head} No single known variant reproduces it; the convention: {hint}"
 
 

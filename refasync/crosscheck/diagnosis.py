@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
+from types import SimpleNamespace
 
 import numpy as np
 
 from .. import traces
 from ..losses import a3c_loss_grad, q_loss_grad
-from ..targets import one_step_q_target
+from ..targets import n_step_returns, one_step_q_target
+from .golden import call
 
 F32_RTOL, F32_ATOL = 1e-4, 1e-5       # float32 rounding, as the *_f32 cases' tolerance
 TORCH_CLIP_EPS = 1e-6                 # torch.nn.utils.clip_grad_norm_: max_norm / (norm + 1e-6)
@@ -80,46 +82,45 @@ def _lr_at_segment_start(T, offsets, k):
 
 @dataclass(frozen=True)
 class Variant:
-    """A known way to compute the box differently: ``parts`` is refasync's replay
-    with one part swapped; ``algos`` the algorithms it can occur in."""
+    """A known way to compute the box differently: ``changes`` are the replay's
+    ``traces.Parts`` it swaps; ``algos`` the algorithms it can occur in."""
     name: str
     says: str             # "your replay equals refasync's with ..."
-    parts: traces.Parts
+    changes: dict
     algos: tuple = ("one-step-q", "one-step-sarsa", "n-step-q", "a3c")
 
 
 Q_ALGOS = ("one-step-q", "one-step-sarsa", "n-step-q")
-P = traces.Parts()
 VARIANTS = (
     Variant("eps_outside_root", "RMSProp's eps outside the square root: theta <- theta - lr d / (sqrt(g) + eps)",
-            replace(P, optimizer_step=_rmsprop_eps_outside)),
-    Variant("g_starts_at_1", "RMSProp's running average g started at 1 instead of 0", replace(P, g0=1.0)),
+            dict(optimizer_step=_rmsprop_eps_outside)),
+    Variant("g_starts_at_1", "RMSProp's running average g started at 1 instead of 0", dict(g0=1.0)),
     Variant("mean_not_sum", "the loss and its gradient averaged over the segment's steps instead of summed",
-            replace(P, q_loss_grad=_mean_q_loss_grad, a3c_loss_grad=_mean_a3c_loss_grad)),
+            dict(q_loss_grad=_mean_q_loss_grad, a3c_loss_grad=_mean_a3c_loss_grad)),
     Variant("value_half", "the value loss scaled by 1/2 on top of value_scale (value_scale/2 (R - V)^2: "
             "the 1/2 (R - V)^2 reading of the authors' 'multiply the gradients of V by 0.5')",
-            replace(P, a3c_loss_grad=_half_value_a3c_loss_grad), ("a3c",)),
+            dict(a3c_loss_grad=_half_value_a3c_loss_grad), ("a3c",)),
     Variant("entropy_sign", "the entropy term's sign flipped (it pushes pi away from uniform)",
-            replace(P, a3c_loss_grad=_entropy_sign_flipped), ("a3c",)),
+            dict(a3c_loss_grad=_entropy_sign_flipped), ("a3c",)),
     Variant("advantage_not_constant", "the advantage R - V not held constant in the policy term "
-            "(its gradient also flows into V)", replace(P, a3c_loss_grad=_advantage_not_constant), ("a3c",)),
+            "(its gradient also flows into V)", dict(a3c_loss_grad=_advantage_not_constant), ("a3c",)),
     Variant("clip_guard", "norm clipping with the guard max_norm / (norm + 1e-6) (torch's clip_grad_norm_); "
             "if that is your convention, declare clip_eps = 1e-6 in the adapter",
-            replace(P, clip_coefficient=guarded_clip(TORCH_CLIP_EPS))),
-    Variant("no_clipping", "no gradient-norm clipping", replace(P, clip_coefficient=lambda norm, max_norm: 1.0)),
+            dict(clip_coefficient=guarded_clip(TORCH_CLIP_EPS))),
+    Variant("no_clipping", "no gradient-norm clipping", dict(clip_coefficient=lambda norm, max_norm: 1.0)),
     Variant("lr_stale", "the annealed learning rate of each update read at the previous update's T "
-            "(one update stale)", replace(P, lr_T=_lr_one_update_stale)),
+            "(one update stale)", dict(lr_T=_lr_one_update_stale)),
     Variant("lr_at_start", "the annealed learning rate read at T at the segment's start, not after its "
-            "last step", replace(P, lr_T=_lr_at_segment_start)),
+            "last step", dict(lr_T=_lr_at_segment_start)),
     Variant("theta_prime_not_reread", "theta' read from the shared theta only once per worker (not "
-            "re-synchronised at each segment's start)", replace(P, resync=False)),
+            "re-synchronised at each segment's start)", dict(resync=False)),
     Variant("truncation_terminal", "a time-limit truncation taken as terminal (bootstrap 0)",
-            replace(P, truncation_bootstraps=False)),
-    Variant("float32_targets", "the targets / returns kept in float32", replace(P, target_dtype=np.float32)),
+            dict(truncation_bootstraps=False)),
+    Variant("float32_targets", "the targets / returns kept in float32", dict(target_dtype=np.float32)),
     Variant("target_copy_late", "theta^- copied one update late (one-step: after the update whose segment "
-            "holds the copy step, not right after the step)", replace(P, copy_late=True), Q_ALGOS),
+            "holds the copy step, not right after the step)", dict(copy_late=True), Q_ALGOS),
     Variant("sarsa_with_max", "Sarsa's target taken with max_a' Q(s', a'; theta^-) (Q-learning's), not "
-            "Q(s', a'; theta^-) of the action taken next", replace(P, sarsa_target=_sarsa_with_max),
+            "Q(s', a'; theta^-) of the action taken next", dict(sarsa_target=_sarsa_with_max),
             ("one-step-sarsa",)),
 )
 
@@ -153,22 +154,25 @@ def run_replay(inputs, parts, dtype=None):
     return traces.replay(*args, parts=parts)
 
 
-def explain_replay(inputs, got, rtol, atol, parts=traces.Parts()):
+def explain_replay(inputs, got, expected, rtol, atol, parts=traces.Parts()):
     """The known variants whose replay reproduces the adapter's outputs, as
-    sentences; [] if none does.  ``parts``: the conventions the adapter declared
-    (clip_eps), on which each variant is layered.  Tried in order of evidence:
-    each variant at the case's tolerance; then, on a float64 case, float32
-    arithmetic alone, then each variant in float32, at float32's tolerance."""
+    sentences; [] if none does.  ``expected``: refasync's outputs under ``parts``,
+    the conventions the adapter declared (clip_eps), on which each variant is
+    layered.  Tried in order of evidence: each variant at the case's tolerance;
+    then, on a float64 case, float32 arithmetic alone, then each variant in
+    float32, at float32's tolerance."""
     algo = json.loads(str(np.asarray(inputs["config"])))["algo"]
-    reference = run_replay(inputs, parts)
-    variants = []
+    variants, found = [], []
     for v in VARIANTS:
-        changed = {f: getattr(v.parts, f) for f in traces.Parts.__dataclass_fields__
-                   if getattr(v.parts, f) is not getattr(P, f) and getattr(v.parts, f) != getattr(P, f)}
-        varied = replace(parts, **changed)
-        if algo in v.algos and not matches(run_replay(inputs, varied), reference, rtol, atol):
-            variants.append((v, varied))          # (a variant with no effect here explains nothing)
-    found = [v.says for v, varied in variants if matches(got, run_replay(inputs, varied), rtol, atol)]
+        if algo not in v.algos:
+            continue
+        varied = replace(parts, **v.changes)
+        out = run_replay(inputs, varied)
+        if matches(out, expected, rtol, atol):
+            continue                              # no effect here: it explains nothing
+        variants.append((v, varied))
+        if matches(got, out, rtol, atol):
+            found.append(v.says)
     if found or np.asarray(inputs["theta0"]).dtype == np.float32:
         return found
     if matches(got, run_replay(inputs, parts, np.float32), F32_RTOL, F32_ATOL):
@@ -186,7 +190,6 @@ def _rmsprop_steps_eps_outside(theta, g, d_thetas, lr, alpha, eps):
 
 
 def _returns_truncation_terminal(rewards, terminated, truncated, v_last, gamma):
-    from ..targets import n_step_returns
     return n_step_returns(rewards, 0.0 if terminated or truncated else v_last, gamma)
 
 
@@ -215,10 +218,7 @@ def explain_unit(case, inputs, got, expected, rtol, atol):
     for fn, says, variant in UNIT_VARIANTS:
         if fn != case["function"]:
             continue
-        args = [np.asarray(inputs[k]).item() if np.asarray(inputs[k]).ndim == 0 else inputs[k]
-                for k in case["input_names"]]
-        out = variant(*args)
-        out = tuple(np.asarray(o, np.float64) for o in (out if isinstance(out, tuple) else (out,)))
+        out = call(SimpleNamespace(**{fn: variant}), case, inputs)    # as an adapter is called
         if matches(out, expected, rtol, atol):
             continue
         for r_tol, a_tol in ((rtol, atol), (F32_RTOL, F32_ATOL)):
