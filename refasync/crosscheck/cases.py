@@ -200,21 +200,23 @@ def own_loop_traces(rng, _):
             for algo in ALGOS for workers in (1, 2)]
 
 
+def _replay_case(name, pins, algo, workers, description, **recording):
+    """A replay case: the first REPLAY_UPDATES updates of a deterministic CartPole-v1 run
+    (``traces.record``; ``recording``: its time_limit / logit_scale), inputs only."""
+    cfg = traces.trace_config(algo, workers, 0, I_target=REPLAY_I_TARGET)
+    theta0, segments, _ = traces.record(cfg, REPLAY_UPDATES, **recording)
+    return case(name, "replay", pins, (1e-9, 1e-9),
+                {"config": np.array(traces.config_json(cfg)), "theta0": theta0, **segments}, description)
+
+
 @builder
 def replays(rng, _):
-    out = []
-    for algo in ALGOS:
-        for workers in (1, 2):
-            cfg = traces.trace_config(algo, workers, 0, I_target=REPLAY_I_TARGET)
-            theta0, segments, _ = traces.record(cfg, REPLAY_UPDATES)
-            out.append(case(
-                f"replay.{algo}.{workers}w", "replay", "the whole box", (1e-9, 1e-9),
-                {"config": np.array(traces.config_json(cfg)), "theta0": theta0, **segments},
-                f"the first {REPLAY_UPDATES} updates of --algo {algo} --workers {workers} --deterministic "
-                f"--seed 0 --dtype float64 on CartPole-v1 (I_target {REPLAY_I_TARGET}), replayed from "
-                "the recorded segments: targets, loss, gradient norm, theta checksums, first "
-                "gradient and theta in full"))
-    return out
+    return [_replay_case(
+        f"replay.{algo}.{workers}w", "the whole box", algo, workers,
+        f"the first {REPLAY_UPDATES} updates of --algo {algo} --workers {workers} --deterministic "
+        f"--seed 0 --dtype float64 on CartPole-v1 (I_target {REPLAY_I_TARGET}), replayed from "
+        "the recorded segments: targets, loss, gradient norm, theta checksums, first "
+        "gradient and theta in full") for algo in ALGOS for workers in (1, 2)]
 
 
 @builder
@@ -297,23 +299,15 @@ REPLAY_LOGIT_SCALE = 5000.0
 def replays_with_truncations_and_large_logits(rng, _):
     """Added in the golden files' format 2 (CHANGELOG, 2026-11-30): segments that end in a
     time-limit truncation, and an A3C run whose logits exceed 709 (exp overflows)."""
-    out = []
-    for algo in ALGOS:
-        cfg = traces.trace_config(algo, 2, 0, I_target=REPLAY_I_TARGET)
-        theta0, segments, _ = traces.record(cfg, REPLAY_UPDATES, time_limit=REPLAY_TIME_LIMIT)
-        out.append(case(
-            f"replay.{algo}.2w.truncated", "replay", "the whole box + ADDITION 9", (1e-9, 1e-9),
-            {"config": np.array(traces.config_json(cfg)), "theta0": theta0, **segments},
-            f"as replay.{algo}.2w, with every episode cut after {REPLAY_TIME_LIMIT} steps (a time "
-            "limit): a truncated step is not terminal, it bootstraps (from theta^- for Q, V for A3C)"))
-    cfg = traces.trace_config("a3c", 2, 0, I_target=REPLAY_I_TARGET)
-    theta0, segments, _ = traces.record(cfg, REPLAY_UPDATES, logit_scale=REPLAY_LOGIT_SCALE)
-    out.append(case(
-        "replay.a3c.2w.large_logits", "replay", "Alg3 L18 + ADDITION 1", (1e-9, 1e-9),
-        {"config": np.array(traces.config_json(cfg)), "theta0": theta0, **segments},
+    out = [_replay_case(f"replay.{algo}.2w.truncated", "the whole box + ADDITION 9", algo, 2,
+                        f"as replay.{algo}.2w, with every episode cut after {REPLAY_TIME_LIMIT} steps (a time "
+                        "limit): a truncated step is not terminal, it bootstraps (from theta^- for Q, V for A3C)",
+                        time_limit=REPLAY_TIME_LIMIT) for algo in ALGOS]
+    out.append(_replay_case(
+        "replay.a3c.2w.large_logits", "Alg3 L18 + ADDITION 1", "a3c", 2,
         f"as replay.a3c.2w from a theta0 whose policy weights and biases are {REPLAY_LOGIT_SCALE:g} "
         "times larger: logits up to about 880, so a softmax or log-softmax without the max "
-        "subtracted overflows (exp(x) is inf beyond 709)"))
+        "subtracted overflows (exp(x) is inf beyond 709)", logit_scale=REPLAY_LOGIT_SCALE))
     return out
 
 
