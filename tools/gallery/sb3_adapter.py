@@ -108,24 +108,20 @@ def _load(policy, theta, obs_dim, hidden, n_actions):
         policy.value_net.bias.copy_(th.as_tensor(b[n_actions:]))
 
 
-def _flat(policy, grad=False):
-    """The policy's parameters (or their .grad) in refasync's layout, float64."""
-    g = (lambda p: p.grad) if grad else (lambda p: p)
-    pairs = [(g(lin.weight).detach().numpy().T, g(lin.bias).detach().numpy()) for lin in _linears(policy)]
-    W = np.concatenate([g(policy.action_net.weight).detach().numpy().T,
-                        g(policy.value_net.weight).detach().numpy().T], 1)
-    b = np.concatenate([g(policy.action_net.bias).detach().numpy(), g(policy.value_net.bias).detach().numpy()])
+def _flat(policy, of=lambda p: p):
+    """``of(parameter)`` for every parameter of the policy (the parameter, its .grad, its
+    optimizer state) in refasync's layout, float64."""
+    get = lambda p: of(p).detach().numpy()  # noqa: E731
+    pairs = [(get(lin.weight).T, get(lin.bias)) for lin in _linears(policy)]
+    W = np.concatenate([get(policy.action_net.weight).T, get(policy.value_net.weight).T], 1)
+    b = np.concatenate([get(policy.action_net.bias), get(policy.value_net.bias)])
     return layout.join(pairs + [(W, b)]).astype(np.float64)
 
 
-def _flat_g(policy):
-    """RMSprop's square_avg per parameter, in refasync's layout (zeros before the first step)."""
+def _square_avg(policy):
+    """RMSprop's square_avg of a parameter (zeros before the first step): its g."""
     state = policy.optimizer.state
-    sq = lambda p: state[p]["square_avg"] if p in state else th.zeros_like(p)  # noqa: E731
-    pairs = [(sq(lin.weight).numpy().T, sq(lin.bias).numpy()) for lin in _linears(policy)]
-    W = np.concatenate([sq(policy.action_net.weight).numpy().T, sq(policy.value_net.weight).numpy().T], 1)
-    b = np.concatenate([sq(policy.action_net.bias).numpy(), sq(policy.value_net.bias).numpy()])
-    return layout.join(pairs + [(W, b)]).astype(np.float64)
+    return lambda p: state[p]["square_avg"] if p in state else th.zeros_like(p)
 
 
 def _truncation(rewards, truncated, v_next, gamma):
@@ -191,7 +187,7 @@ def mlp_forward_backward(theta, obs, d_out, hidden, n_actions, head):
     latent = policy.extract_features(th.tensor(np.asarray(obs)), policy.features_extractor)
     out = th.cat([policy.action_net(latent), policy.value_net(latent)], dim=1)
     (out * th.tensor(np.asarray(d_out, np.float32))).sum().backward()
-    return out.detach().numpy(), _flat(policy, grad=True)
+    return out.detach().numpy(), _flat(policy, lambda p: p.grad)
 
 
 def replay(config, theta0, worker, T, offsets, s, a, r, s_next, terminated, truncated, a_next,
@@ -228,7 +224,7 @@ def replay(config, theta0, worker, T, offsets, s, a, r, s_next, terminated, trun
         model._current_progress_remaining = max(0.0, 1.0 - T[k] / c["steps"])   # CONVENTION: lr schedule
         model.train()                                                     # sb3's own update
         theta = _flat(policy)
-        g = _flat_g(policy)
+        g = _flat(policy, _square_avg(policy))
         out["targets"] += list(buf.returns[:, 0].astype(np.float64))
         for name, x in (("theta_sum", theta.sum()), ("theta_sumsq", (theta ** 2).sum()), ("g_sum", g.sum()),
                         ("g_sumsq", (g ** 2).sum())):
