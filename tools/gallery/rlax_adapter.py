@@ -148,9 +148,10 @@ def replay(config, theta0, worker, T, offsets, s, a, r, s_next, terminated, trun
         if algo in ONE_STEP:
             y = []
             for i in j:                                            # theta^- may be copied mid-segment
-                y.append(float((one_step_sarsa_target if algo == "one-step-sarsa" else
-                                lambda r_, q_, a_, t_, g_: one_step_q_target(r_, q_, t_, g_))(
-                    r[i:i + 1], _mlp(target, s_next[i:i + 1]), a_next[i:i + 1], terminated[i:i + 1], gamma)[0]))
+                q_next, step = _mlp(target, s_next[i:i + 1]), slice(i, i + 1)
+                y.append(float(one_step_sarsa_target(r[step], q_next, a_next[step], terminated[step], gamma)[0]
+                               if algo == "one-step-sarsa" else
+                               one_step_q_target(r[step], q_next, terminated[step], gamma)[0]))
                 if copy_after_step[i]:
                     target = params
             y = jnp.asarray(y, dtype)
@@ -170,11 +171,9 @@ def replay(config, theta0, worker, T, offsets, s, a, r, s_next, terminated, trun
         if copy_after_update[k]:
             target = params
         theta, g = _flat(params), _flat(state.inner_state[0].nu)
-        for name, x in zip(out, (None, loss, norm, theta.sum(), (theta ** 2).sum(), g.sum(), (g ** 2).sum())):
-            if name == "targets":
-                out[name] += list(np.asarray(y, np.float64))
-            else:
-                out[name].append(float(x))
+        out["targets"] += list(np.asarray(y, np.float64))
+        for name, x in zip(list(out)[1:], (loss, norm, theta.sum(), (theta ** 2).sum(), g.sum(), (g ** 2).sum())):
+            out[name].append(float(x))
         if k == 0:
             first = (_flat(raw), theta)
     return (np.array(out["targets"]), *(np.array(out[n]) for n in list(out)[1:]), *first)
