@@ -24,6 +24,10 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
+
+from refasync.plot import first_reach, mean_last_k
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "docs", "results", "continuous")
 RECORD = ("config.json", "episodes.csv", "progress.csv", "summary.json")
@@ -35,27 +39,22 @@ GAMES = {  # run name prefix: (environment, target mean-100, the curves' picture
 
 
 def mean_100_track(episodes_csv):
-    """[(T, wall_s, mean of the last 100 returns)] once 100 episodes have ended."""
+    """(T, wall_s, mean of the last 100 returns) at every episode that completes a full
+    window of 100 (``refasync.plot.mean_last_k``), as arrays."""
     with open(episodes_csv) as f:
         rows = list(csv.DictReader(f))
-    out, window = [], []
-    for row in rows:
-        window = (window + [float(row["return"])])[-100:]
-        if len(window) == 100:
-            out.append((int(row["T"]), float(row["wall_s"]), sum(window) / 100))
-    return out
+    T, wall, ret = (np.array([float(r[k]) for r in rows]) for k in ("T", "wall_s", "return"))
+    return T[99:], wall[99:], mean_last_k(ret, 100)[99:]
 
 
 def reached(track, target):
-    """(first (T, wall) at or above target, wall from which it never fell below again)."""
-    first = next(((T, w) for T, w, m in track if m >= target), None)
-    stays = None
-    for T, w, m in track:
-        if m >= target:
-            stays = w if stays is None else stays
-        else:
-            stays = None
-    return first, stays
+    """(first (T, wall) at or above target or None, wall from which it never fell below again)."""
+    T, wall, m = track
+    first = first_reach(T, m, target)
+    below = np.nonzero(m < target)[0]
+    after = below[-1] + 1 if len(below) else 0               # the first episode of the last run above
+    stays = wall[after] if after < len(m) else None
+    return (None if first is None else (first, first_reach(wall, m, target))), stays
 
 
 def row(name, target):
@@ -64,7 +63,7 @@ def row(name, target):
         summary = json.load(f)
     track = mean_100_track(os.path.join(folder, "episodes.csv"))
     first, stays = reached(track, target)
-    T_end, w_end, m_end = track[-1]
+    T_end, w_end, m_end = (x[-1] for x in track)
     first_s = f"{first[1]:.0f} s ({first[0] / 1e6:.2f}M steps)" if first else "not reached"
     stays_s = f"{stays:.0f} s" if stays is not None else "—"
     evaluation = (f"{summary['greedy_eval_mean']:.0f} ± {summary['greedy_eval_std']:.0f}"
@@ -111,8 +110,7 @@ def halfcheetah_table(folder):
     if "greedy_eval_mean" in summary:
         print(f"\ngreedy mu over {summary['greedy_eval_episodes']} episodes: {summary['greedy_eval_mean']:,.0f} "
               f"+- {summary['greedy_eval_std']:,.0f}; {summary['steps_per_s']:,.0f} agent steps/s")
-    track = mean_100_track(os.path.join(folder, "episodes.csv"))
-    first = next(((T, w) for T, w, m in track if m >= 1000), None)
+    first = reached(mean_100_track(os.path.join(folder, "episodes.csv")), 1000)[0]
     if first:
         print(f"mean-100 first >= 1,000 after {first[0] / 1e6:.2f}M steps ({first[1]:.0f} s)")
 
