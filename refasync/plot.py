@@ -59,7 +59,7 @@ def si_axis(ax):
 
 
 def load_run(path):
-    """(config dict, episodes array with columns T, frames, worker, return, length, wall_s)."""
+    """(config dict, episodes array with the columns T, frames, return)."""
     if not os.path.isdir(path):
         raise PlotError(f"{path}: not a run folder")
     try:
