@@ -21,6 +21,6 @@ from .protocol import PROTOCOL
 
 DEFAULT_REFERENCE = default_reference()
 
-__all__ = ["DEFAULT_REFERENCE", "FORMAT_VERSION", "MANIFEST", "PROTOCOL", "RefasyncAdapter", "atari_theta",
+__all__ = ["DEFAULT_REFERENCE", "FORMAT_VERSION", "MANIFEST", "PROTOCOL", "RefasyncAdapter", "atari_theta", "protocol",
            "build_cases", "call", "check", "default_reference", "format_table", "load", "load_adapter",
            "record_trace", "write"]
