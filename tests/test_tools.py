@@ -89,6 +89,41 @@ def test_run_until_stops_at_the_frame_count_and_keeps_the_lr_schedule(tmp_path):
     assert "SIGTERM" in r.stdout
 
 
+FAKE_TRAIN = r"""
+import signal, sys, time
+out = sys.argv[sys.argv.index("--out") + 1]
+signal.signal(signal.SIGTERM, lambda *_: (open(out + "/stopped", "w").write(str(row)), sys.exit(143)))
+rows = [(30, 50, 30.0), (60, 150, 10.0), (90, 250, 25.0), (120, 350, 26.0)]   # wall_s, episodes, mean-100
+with open(out + "/progress.csv", "w") as f:
+    f.write("wall_s,T,frames,episodes,mean_return_100\n")
+    for row, (wall, episodes, mean) in enumerate(rows):
+        f.write(f"{wall},{episodes},{4 * episodes},{episodes},{mean}\n")
+        f.flush()
+        time.sleep(0.6)
+sys.exit(0)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("limit, stopped_at, says", [
+    (("--mean100", "20"), 2, "mean-100 = 25.0 >= 20"),       # row 0's 30.0 is a mean of 50 episodes
+    (("--minutes", "1.5"), 2, "training s = 90 >= 90"),
+    (("--mean100", "20", "--minutes", "0.9"), 1, "training s = 60 >= 54"),   # whichever comes first
+])
+def test_run_until_stops_at_a_score_or_a_training_time(tmp_path, limit, stopped_at, says):
+    r = tool("tools/run_until.py", *limit, "--poll", "0.2", "--",
+             sys.executable, "-c", FAKE_TRAIN, "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert f"run_until: {says}: SIGTERM" in r.stdout
+    assert (tmp_path / "stopped").read_text() == str(stopped_at)
+
+
+@pytest.mark.slow
+def test_run_until_needs_a_condition():
+    r = tool("tools/run_until.py", "--", sys.executable, "-m", "refasync.train", "--out", "x")
+    assert r.returncode == 2 and "at least one of" in r.stderr
+
+
 @pytest.mark.slow
 def test_run_until_needs_the_run_folder():
     r = tool("tools/run_until.py", "--frames", "100", "--", sys.executable, "-m", "refasync.train")

@@ -1,6 +1,6 @@
 """Run a training command and stop it with SIGTERM once its run folder has reached a
-number of frames (or agent steps), keeping the learning-rate schedule of the
-command's own ``--steps``.
+number of frames (or agent steps), a mean-100 score, or a training time, whichever
+comes first, keeping the learning-rate schedule of the command's own ``--steps``.
 
 Equal-frame A/B runs need this: ``--steps`` also sets how fast the learning rate
 anneals to 0, so cutting a run short with a smaller ``--steps`` would change the
@@ -10,7 +10,14 @@ logs and summary, as at any other stop.
     python tools/run_until.py --frames 12e6 -- \\
         python -m refasync.train --algo a3c --env ALE/Pong-v5 --out runs/ab-base --no-progress
 
-The run folder is read from the command's ``--out``.  Exit status: the command's.
+    python tools/run_until.py --mean100 18 --minutes 60 -- \\
+        python -m refasync.train --algo a3c --env ALE/Pong-v5 --seed 1 --out runs/pong-s1 --no-progress
+
+``--mean100``: progress.csv's mean return of the last 100 episodes, once 100
+have ended (before that the column averages fewer); ``--minutes``: the run's own training clock
+(progress.csv's ``wall_s``, which a resumed run carries on).  The run folder is
+read from the command's ``--out`` (or ``--resume``).  Exit status: the command's;
+0 when this tool stopped it.
 """
 from __future__ import annotations
 
@@ -39,15 +46,28 @@ def last_row(path):
     return None
 
 
+def reached_limit(cell, limit):
+    """True when a progress.csv cell holds a number >= limit (blank or nan: False)."""
+    try:
+        return float(cell) >= limit
+    except (TypeError, ValueError):
+        return False
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    g = p.add_mutually_exclusive_group(required=True)
+    g = p.add_mutually_exclusive_group()
     g.add_argument("--frames", type=float, help="stop at this many frames")
     g.add_argument("--steps", type=float, help="stop at this many agent steps T")
+    p.add_argument("--mean100", type=float, help="stop once the mean return of the last 100 "
+                                                 "episodes is at least this")
+    p.add_argument("--minutes", type=float, help="stop after this many minutes of training")
     p.add_argument("--poll", type=float, default=2.0, help="seconds between looks at progress.csv")
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- then the training command")
     args = p.parse_args(argv)
+    if all(v is None for v in (args.frames, args.steps, args.mean100, args.minutes)):
+        p.error("give at least one of --frames, --steps, --mean100, --minutes")
     cmd = args.command[1:] if args.command[:1] == ["--"] else args.command
     run_dir = None
     for i, arg in enumerate(cmd):
@@ -59,7 +79,11 @@ def main(argv=None):
     if run_dir is None:
         p.error("the training command needs --out RUN_DIR (or --resume RUN_DIR)")
     progress = os.path.join(run_dir, "progress.csv")
-    column, limit = ("frames", args.frames) if args.frames is not None else ("T", args.steps)
+    # (progress.csv column, limit, how it is printed); a blank cell (no mean-100 yet) never stops
+    limits = [(c, x, name) for c, x, name in (("frames", args.frames, "frames"), ("T", args.steps, "T"),
+              ("mean_return_100", args.mean100, "mean-100"),
+              ("wall_s", None if args.minutes is None else 60 * args.minutes, "training s"))
+              if x is not None]
 
     proc = subprocess.Popen(cmd)
     stopped = False
@@ -67,8 +91,11 @@ def main(argv=None):
         while proc.poll() is None:
             time.sleep(args.poll)
             row = last_row(progress)
-            if not stopped and row is not None and float(row[column]) >= limit:
-                print(f"run_until: {column} = {row[column]} >= {limit:.0f}: SIGTERM", flush=True)
+            reached = [] if stopped or row is None else [
+                f"{name} = {row[c]} >= {x:g}" for c, x, name in limits if reached_limit(row.get(c), x)
+                and (c != "mean_return_100" or reached_limit(row.get("episodes"), 100))]
+            if reached:
+                print(f"run_until: {reached[0]}: SIGTERM", flush=True)
                 proc.send_signal(signal.SIGTERM)
                 stopped = True
     except KeyboardInterrupt:
