@@ -156,3 +156,19 @@ def test_atari_table_is_computed_from_the_records(tmp_path):
     # at 80M the window is 60..159 = 109.5; best: the last full window, 100..199 = 149.5
     assert cells[:9] == ["Breakout", "A3C", "3", "100.2M", "90 min", "9.5", "39.5", "109.5", "149.5"]
     assert cells[9] == "sampled 20.0 ± 2.0 (2)<br>greedy 10.0 ± 1.0 (2)"
+
+
+@pytest.mark.slow
+def test_bench_update_counts_the_passes_and_measures_them():
+    """The counted traffic is 19 float32 vectors per update at t_max 5 (zero 2, copy 3, forward 5,
+    gradient 3, norm 1, RMSProp 5), 18 when the sweep resets d_theta; both variants are measured."""
+    r = tool("tools/bench_update.py", "--workers", "1", "--seconds", "0.3", "--rounds", "1")
+    assert r.returncode == 0, r.stderr
+    P = int(r.stdout.split(" float32 parameters")[0].split()[-1].replace(",", ""))
+    totals = {line.split()[0]: float(line.split()[-1]) for line in r.stdout.splitlines()
+              if line.split()[:1] in (["separate"], ["zero-in-sweep"])}
+    assert totals == {"separate": round(19 * 4 * P / 1e6, 1), "zero-in-sweep": round(18 * 4 * P / 1e6, 1)}
+    measured = [line.split() for line in r.stdout.splitlines() if line.split()[:1] == ["1"]]
+    assert [m[1] for m in measured] == ["separate", "zero-in-sweep"]
+    assert all(float(m[2].replace(",", "")) > 0 for m in measured)
+    assert "zero-in-sweep / separate" in r.stdout
