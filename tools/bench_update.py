@@ -13,13 +13,16 @@ d_theta private), with no environment and no network arithmetic.  ``forward``
 stands for the t_max forward passes, each of which reads every weight of
 theta' once; ``gradient`` for the backward pass's d_theta <- d_theta + dW (read
 theta', read and write d_theta).  What the tool compares is the update's passes
-at a given N: as the worker loops run them now (``separate``), and with d_theta's
+at a given N: as the worker loops run them now (``separate``); with d_theta's
 reset done in the optimizer's sweep (``zero-in-sweep``: the sweep reads d_theta
-anyway; the loop's own reset pass goes).  Rates are updates per second per
+anyway; the loop's own reset pass goes); and with the backward pass writing
+d_theta instead of adding to it (``first-write``: every loop has one backward
+pass per update since DEVIATION 4, so the reset is not needed at all).  Rates are updates per second per
 process, the median of the rounds; the variants are interleaved within each round
-and their ratio is taken within the round.  GB/s is the counted traffic times the
-measured rate, all processes together: an estimate of the memory bandwidth the
-loop draws, not a hardware counter.
+and their ratio is taken within the round.  "GB/s counted" is the counted traffic
+times the measured rate, all processes together: what the passes move through the
+cache hierarchy, not a hardware counter; far above the machine's memory bandwidth,
+most of it hit a cache.
 """
 import argparse
 import multiprocessing as mp
@@ -33,7 +36,7 @@ import numpy as np
 
 from refasync.runner import THREAD_VARS
 
-VARIANTS = ("separate", "zero-in-sweep")
+VARIANTS = ("separate", "zero-in-sweep", "first-write")
 PASSES = ("zero", "copy", "forward", "gradient", "norm", "rmsprop")
 
 
@@ -51,6 +54,8 @@ def traffic(n_params, itemsize, t_max, variant="separate"):
     if variant == "zero-in-sweep":
         counts["zero"] = 0
         counts["rmsprop"] += v          # d_theta written back from the sweep
+    if variant == "first-write":
+        counts["zero"] = 0              # the gradient pass: read theta', write d_theta (3 v, as before)
     return counts
 
 
@@ -70,6 +75,13 @@ def _accumulate(d, w):
     c = w.dtype.type(1e-6)
     for i in range(d.shape[0]):
         d[i] += c * w[i]
+
+
+@_jit
+def _write(d, w):
+    c = w.dtype.type(1e-6)
+    for i in range(d.shape[0]):
+        d[i] = c * w[i]
 
 
 @_jit
@@ -103,15 +115,18 @@ def _worker(worker_id, block, variant, t_max, seconds, barrier, out):
         for _ in range(t_max):
             _read(theta_prime)
         t3 = clock()
-        _accumulate(d_theta, theta_prime)
+        if variant == "first-write":
+            _write(d_theta, theta_prime)
+        else:
+            _accumulate(d_theta, theta_prime)
         t4 = clock()
         norm = grad_norm(d_theta)
         t5 = clock()
         for p in sweep_parts(theta.shape[0], worker_id, k):
-            if variant == "separate":
-                rmsprop_step(theta[p], g[p], d_theta[p], 1e-9, 0.99, 0.1, 1.0)
-            else:
+            if variant == "zero-in-sweep":
                 _rmsprop_zero(theta[p], g[p], d_theta[p], 1e-9, 0.99, 0.1, 1.0)
+            else:
+                rmsprop_step(theta[p], g[p], d_theta[p], 1e-9, 0.99, 0.1, 1.0)
         t6 = clock()
         for key, dt in zip(PASSES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5)):
             acc[key] += dt
@@ -172,30 +187,32 @@ def main():
               + f"{sum(c.values()) / 1e6:>10.1f}")
 
     rows = {}                        # (n, variant) -> [(rate, ms)] over rounds
-    ratios = {}                      # n -> [zero-in-sweep / separate] per round
+    ratios = {}                      # (n, variant) -> [variant / separate] per round
     for r in range(args.rounds):
         for n in args.workers:
             got = {v: measure(n, v, args.t_max, args.seconds, P, dtype) for v in VARIANTS}
             for v in VARIANTS:
                 rows.setdefault((n, v), []).append(got[v])
-            ratios.setdefault(n, []).append(got["zero-in-sweep"][0] / got["separate"][0])
+            for v in VARIANTS[1:]:
+                ratios.setdefault((n, v), []).append(got[v][0] / got["separate"][0])
             print(f"round {r + 1}, N={n}: " + ", ".join(f"{v} {got[v][0]:,.0f}" for v in VARIANTS)
                   + " updates/s per process", flush=True)
 
     print(f"\nmeasured: ms per update per pass (median of {args.rounds} rounds, mean over processes)")
-    print(f"{'N':>3} {'variant':<14}{'upd/s/proc':>11}{'GB/s all':>9}"
+    print(f"{'N':>3} {'variant':<14}{'upd/s/proc':>11}{'GB/s counted':>13}"
           + "".join(f"{k:>9}" for k in PASSES))
     for n in args.workers:
         for v in VARIANTS:
             rate = statistics.median(x[0] for x in rows[(n, v)])
             ms = {k: statistics.median(x[1][k] for x in rows[(n, v)]) for k in PASSES}
             gbs = n * rate * sum(traffic(P, dtype.itemsize, args.t_max, v).values()) / 1e9
-            print(f"{n:>3} {v:<14}{rate:>11,.0f}{gbs:>9.1f}" + "".join(f"{ms[k]:>9.3f}" for k in PASSES))
+            print(f"{n:>3} {v:<14}{rate:>11,.0f}{gbs:>13.1f}" + "".join(f"{ms[k]:>9.3f}" for k in PASSES))
     print()
     base = args.workers[0]
     for n in args.workers:
-        line = f"N={n}: zero-in-sweep / separate {statistics.median(ratios[n]):.3f} (rounds: " \
-               + ", ".join(f"{x:.3f}" for x in ratios[n]) + ")"
+        line = f"N={n}: " + "; ".join(
+            f"{v} / separate {statistics.median(ratios[(n, v)]):.3f} (rounds "
+            + " ".join(f"{x:.3f}" for x in ratios[(n, v)]) + ")" for v in VARIANTS[1:])
         if n != base:
             sep = [x[0] for x in rows[(n, 'separate')]]
             one = [x[0] for x in rows[(base, 'separate')]]

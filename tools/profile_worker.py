@@ -1,6 +1,6 @@
 """Where a worker's time goes, per agent step, with N workers running at once.
 
-    python tools/profile_worker.py [--algo a3c] [--env ALE/Pong-v5] [--seconds 20] [--workers 1 2]
+    python tools/profile_worker.py [--algo a3c] [--env ALE/Pong-v5] [--seconds 20] [--workers 1 2] [--t-max 5]
 
 Runs the real worker generators (workers.make_worker) on real shared memory in
 N spawned processes, with wall-clock timers around each phase: env.step,
@@ -98,30 +98,35 @@ def main():
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--warmup", type=float, default=5.0)
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--t-max", type=int, default=None,
+                    help="segment length (default: the preset's for each N)")
     args = ap.parse_args()
 
     from refasync.config import Config, preset, resolve_algo, validate
     from refasync.envs import env_spec
     algo = resolve_algo(args.algo)
     spec = env_spec(args.env)
-    cfg = Config(algo=algo, env=args.env)
-    for k, v in preset(algo, args.env).items():
-        setattr(cfg, k, v)
-    cfg.steps = 10**12
-    validate(cfg)
 
     rows = []
     for n in args.workers:
-        cfg.workers = n
+        # the preset for n workers: A3C's t_max on Atari depends on it (DECISION 1's bound)
+        cfg = Config(algo=algo, env=args.env, workers=n)
+        for k, v in preset(algo, args.env, workers=n).items():
+            setattr(cfg, k, v)
+        if args.t_max is not None:
+            cfg.t_max = args.t_max
+        cfg.steps = 10**12
+        validate(cfg)
         rate, per_step = profile(cfg, spec, n, args.seconds, args.warmup)
-        rows.append((n, rate, per_step))
+        rows.append((n, cfg.t_max, rate, per_step))
     print(f"{args.algo} on {args.env}, {args.seconds:g} s per N, ms per agent step (mean over workers)")
-    print(f"{'N':>3} {'steps/s':>8} {'total':>7} " + " ".join(f"{k:>9}" for k in PHASES))
-    for n, rate, ps in rows:
-        print(f"{n:>3} {rate:>8,.0f} {sum(ps.values()):>7.3f} " + " ".join(f"{ps[k]:>9.3f}" for k in PHASES))
+    print(f"{'N':>3} {'t_max':>5} {'steps/s':>8} {'total':>7} " + " ".join(f"{k:>9}" for k in PHASES))
+    for n, t_max, rate, ps in rows:
+        print(f"{n:>3} {t_max:>5} {rate:>8,.0f} {sum(ps.values()):>7.3f} "
+              + " ".join(f"{ps[k]:>9.3f}" for k in PHASES))
     if len(rows) > 1:
-        base = rows[0][2]
-        for n, _, ps in rows[1:]:
+        base = rows[0][3]
+        for n, _, _, ps in rows[1:]:
             print(f"N={n} / N={rows[0][0]}: " + " ".join(f"{k} {ps[k] / base[k]:.2f}x" for k in PHASES))
 
 
