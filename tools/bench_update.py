@@ -187,14 +187,11 @@ def main():
               + f"{sum(c.values()) / 1e6:>10.1f}")
 
     rows = {}                        # (n, variant) -> [(rate, ms)] over rounds
-    ratios = {}                      # (n, variant) -> [variant / separate] per round
     for r in range(args.rounds):
         for n in args.workers:
             got = {v: measure(n, v, args.t_max, args.seconds, P, dtype) for v in VARIANTS}
             for v in VARIANTS:
                 rows.setdefault((n, v), []).append(got[v])
-            for v in VARIANTS[1:]:
-                ratios.setdefault((n, v), []).append(got[v][0] / got["separate"][0])
             print(f"round {r + 1}, N={n}: " + ", ".join(f"{v} {got[v][0]:,.0f}" for v in VARIANTS)
                   + " updates/s per process", flush=True)
 
@@ -208,18 +205,19 @@ def main():
             gbs = n * rate * sum(traffic(P, dtype.itemsize, args.t_max, v).values()) / 1e9
             print(f"{n:>3} {v:<14}{rate:>11,.0f}{gbs:>13.1f}" + "".join(f"{ms[k]:>9.3f}" for k in PASSES))
     print()
+    def ratios(n, v, n_base=None):
+        """Per round: variant v's rate at n over separate's at n (or separate's at n_base)."""
+        return [a[0] / b[0] for a, b in zip(rows[(n, v)], rows[(n_base or n, "separate")])]
+
     base = args.workers[0]
     for n in args.workers:
         line = f"N={n}: " + "; ".join(
-            f"{v} / separate {statistics.median(ratios[(n, v)]):.3f} (rounds "
-            + " ".join(f"{x:.3f}" for x in ratios[(n, v)]) + ")" for v in VARIANTS[1:])
+            f"{v} / separate {statistics.median(ratios(n, v)):.3f} (rounds "
+            + " ".join(f"{x:.3f}" for x in ratios(n, v)) + ")" for v in VARIANTS[1:])
         if n != base:
-            sep = [x[0] for x in rows[(n, 'separate')]]
-            one = [x[0] for x in rows[(base, 'separate')]]
             line += f"; separate, per process, N={n} / N={base}: " \
-                    f"{statistics.median(a / b for a, b in zip(sep, one)):.2f}"
+                    f"{statistics.median(ratios(n, 'separate', base)):.2f}"
         print(line)
-
 
 if __name__ == "__main__":
     sys.exit(main())

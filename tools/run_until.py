@@ -79,10 +79,11 @@ def main(argv=None):
     if run_dir is None:
         p.error("the training command needs --out RUN_DIR (or --resume RUN_DIR)")
     progress = os.path.join(run_dir, "progress.csv")
-    # (progress.csv column, limit, how it is printed); a blank cell (no mean-100 yet) never stops
-    limits = [(c, x, name) for c, x, name in (("frames", args.frames, "frames"), ("T", args.steps, "T"),
-              ("mean_return_100", args.mean100, "mean-100"),
-              ("wall_s", None if args.minutes is None else 60 * args.minutes, "training s"))
+    # (progress.csv column, limit, how it is printed, episodes that must have ended first)
+    limits = [(c, x, name, episodes) for c, x, name, episodes in (
+              ("frames", args.frames, "frames", 0), ("T", args.steps, "T", 0),
+              ("mean_return_100", args.mean100, "mean-100", 100),
+              ("wall_s", None if args.minutes is None else 60 * args.minutes, "training s", 0))
               if x is not None]
 
     proc = subprocess.Popen(cmd)
@@ -92,8 +93,8 @@ def main(argv=None):
             time.sleep(args.poll)
             row = last_row(progress)
             reached = [] if stopped or row is None else [
-                f"{name} = {row[c]} >= {x:g}" for c, x, name in limits if reached_limit(row.get(c), x)
-                and (c != "mean_return_100" or reached_limit(row.get("episodes"), 100))]
+                f"{name} = {row[c]} >= {x:.15g}" for c, x, name, episodes in limits
+                if reached_limit(row.get(c), x) and reached_limit(row.get("episodes"), episodes)]
             if reached:
                 print(f"run_until: {reached[0]}: SIGTERM", flush=True)
                 proc.send_signal(signal.SIGTERM)
