@@ -76,6 +76,21 @@ def test_bench_train_rounds_report_medians_and_ratios():
 
 
 @pytest.mark.slow
+def test_bench_train_ceiling_json_has_one_rate_per_n(tmp_path):
+    import json
+    path = tmp_path / "ceiling.json"
+    r = tool("tools/bench_train.py", "--env", "CartPole-v1", "--seconds", "1", "--workers", "1", "2",
+             "--ceiling-json", str(path))
+    assert r.returncode == 0, r.stderr
+    record = json.load(open(path))
+    assert record["env"] == "CartPole-v1" and record["seconds"] == 1.0
+    assert [c["processes"] for c in record["ceilings"]] == [1, 2]
+    for c in record["ceilings"]:
+        assert c["agent_steps_per_s"] > 0 and c["frames_per_s"] == c["agent_steps_per_s"]   # 1 frame per step
+    assert "a3c" not in r.stdout                          # the ceiling only: nothing trained
+
+
+@pytest.mark.slow
 def test_run_until_stops_at_the_frame_count_and_keeps_the_lr_schedule(tmp_path):
     run_dir = tmp_path / "run"
     r = tool("tools/run_until.py", "--steps", "4000", "--poll", "0.2", "--",

@@ -1,6 +1,7 @@
 """Training throughput against the environment-only ceiling, in ONE run.
 
     python tools/bench_train.py [--env ALE/Pong-v5] [--seconds 30] [--workers 1 2]
+    python tools/bench_train.py --ceiling-json FILE --workers 16 --seconds 10   # (a) only, as JSON
 
 For each N in --workers (default: 1, 2 and the machine's core count if larger):
   (a) the env-only ceiling: N processes step the same wrapped environment
@@ -14,7 +15,8 @@ preset's for N workers (DECISION 1's bound gives A3C 20 up to 4 workers, 5 beyon
 K times, interleaved, and the medians follow; ratios (scaling, vs A3C, vs
 the ceiling) are taken within each round, where both rates saw the same
 machine, and then their median. Steady-state rates skip the first progress
-rows (start-up and compilation).
+rows (start-up and compilation). --ceiling-json measures (a) alone for each N
+and writes it to FILE: the ``ceiling.json`` a training record keeps beside it.
 """
 import argparse
 import csv
@@ -66,6 +68,24 @@ def env_ceiling(env_id, n, seconds):
     return sum(s / t for s, t in results)
 
 
+def write_ceiling(env_id, workers, seconds, path):
+    """Measure env_ceiling for each N and write {"env", "seconds", "measured", "how", "ceilings": [...]}."""
+    fps = 4 if env_id.startswith("ALE/") else 1
+    ceilings = []
+    for n in workers:
+        rate = env_ceiling(env_id, n, seconds)
+        ceilings.append({"processes": n, "agent_steps_per_s": round(rate, 1), "frames_per_s": round(fps * rate, 1)})
+        print(f"env-only ceiling, {n} processes: {rate:,.0f} agent steps/s = {fps * rate:,.0f} frames/s", flush=True)
+    record = {"env": env_id, "seconds": seconds, "cores": os.cpu_count(),
+              "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "how": "python tools/bench_train.py --ceiling-json: N processes step envs.make_env with random actions",
+              "ceilings": ceilings}
+    with open(path, "w") as f:
+        json.dump(record, f, indent=1)
+        f.write("\n")
+    return 0
+
+
 def train_rate(env_id, algo, n, seconds, out_dir):
     """(steady steps/s, frames per step, start-up s, peak RSS per worker MB, t_max) of one training run
     of the default command with n workers (so t_max is the one the preset gives n workers)."""
@@ -106,9 +126,13 @@ def main():
     ap.add_argument("--algos", nargs="+", default=ALGOS, choices=ALGOS)
     ap.add_argument("--rounds", type=int, default=1,
                     help="repeat every measurement, interleaved, and report medians (shared machines are noisy)")
+    ap.add_argument("--ceiling-json", metavar="FILE",
+                    help="only measure the env-only ceiling (for each N in --workers) and write it to FILE")
     args = ap.parse_args()
     for k in THREAD_VARS:
         os.environ[k] = "1"
+    if args.ceiling_json:
+        return write_ceiling(args.env, args.workers, args.seconds, args.ceiling_json)
     fps = 4 if args.env.startswith("ALE/") else 1
     print(f"{args.env}: {args.seconds:.0f} s per measurement, {args.rounds} round(s), {cores} cores; "
           f"started {time.strftime('%Y-%m-%d %H:%M:%S')}", flush=True)

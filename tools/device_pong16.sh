@@ -10,7 +10,7 @@
 #
 # Writes to $OUT (default /tmp/out), at most 8 files as the device returns them:
 #   machine.txt  cores, CPU, versions
-#   ceiling.json the env-only rate of N processes (tools/bench_train.py's env_ceiling), same call
+#   ceiling.json the env-only rate of N processes (tools/bench_train.py --ceiling-json), same call
 #   update.txt   python tools/bench_update.py  (counted and measured traffic of the update's passes)
 #   profile.txt  python tools/profile_worker.py with N workers (the preset's t_max for N)
 #   train.log    the training command's output
@@ -47,21 +47,7 @@ if [ -z "$RESUME" ]; then
     timeout 150 python3 -m refasync.train --algo a3c --env ALE/Pong-v5 --workers 1 --steps 2000 --no-progress \
         --eval-episodes 0 --out /tmp/warm-a3c >/dev/null 2>&1
     echo "warm-up: exit $?" | tee -a "$OUT/machine.txt"
-    # a script file, not stdin: the spawned processes re-import the main module
-    cat > /tmp/ceiling.py <<'EOF'
-import json, sys, time
-sys.path.insert(0, "tools")
-from bench_train import env_ceiling
-if __name__ == "__main__":
-    n, path = int(sys.argv[1]), sys.argv[2]
-    rate = env_ceiling("ALE/Pong-v5", n, 10.0)
-    json.dump({"env": "ALE/Pong-v5", "processes": n, "seconds": 10.0, "agent_steps_per_s": round(rate, 1),
-               "frames_per_s": round(4 * rate, 1), "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-               "how": "tools/bench_train.py env_ceiling: N processes step envs.make_env with random actions"},
-              open(path, "w"), indent=1)
-    print(f"env-only ceiling, {n} processes: {rate:,.0f} agent steps/s")
-EOF
-    timeout 60 python3 /tmp/ceiling.py "$N" "$OUT/ceiling.json" || exit 1
+    timeout 60 python3 tools/bench_train.py --ceiling-json "$OUT/ceiling.json" --workers "$N" --seconds 10 || exit 1
     UW=1; [ $((N / 4)) -gt 1 ] && UW="$UW $((N / 4))"; [ "$N" -gt 1 ] && UW="$UW $N"
     timeout 150 python3 tools/bench_update.py --workers $UW --seconds 2 --rounds 1 2>&1 | tee "$OUT/update.txt"
     timeout 120 python3 tools/profile_worker.py --workers "$N" --seconds 10 --warmup 5 2>&1 | tee "$OUT/profile.txt"
