@@ -47,8 +47,11 @@ ANCHORS = {
 }
 SOURCES = [
     "A3C FF 1 day: Mnih et al. 2016, supplementary table of human-start scores (16 threads); the same "
-    "numbers in seungjaeryanlee/rldb `rldb/db/paper__a3c/algo__a3c_ff_1_day`. Random: the random agent of "
-    "the human-start tables, as issue 16 quotes them (not re-checked against the paper's PDF).",
+    "numbers in seungjaeryanlee/rldb `rldb/db/paper__a3c/algo__a3c_ff_1_day`. Random: the random agent "
+    "with NO-OP starts (up to 30), Mnih et al. 2015 (DQN, Nature), as issue 16 quotes them and rldb has "
+    "them (`rldb/db/paper__dqn/algo__random`): the start protocol of our evaluation, not the paper's "
+    "human starts, whose random agent (Nair et al. 2015) scores 254.6 / 1.6 / -18.0 / 183.0 / 182.6 on "
+    "these five games.",
     "pfrl A3C: pfnet/pfrl `examples/atari/reproduction/a3c/README.md` (16 processes, 80M steps = 320M "
     "frames, lr annealed to 0, life loss terminal in training, 1-30 no-op starts, evaluation SAMPLES from "
     "pi, the highest mean of the intermediate evaluations, 3 seeds).",
@@ -136,7 +139,7 @@ def markdown(recs, command):
            "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     out += ["| " + " | ".join(row(r)) + " |" for r in recs]
     out += ["", "## Anchors", "",
-            "| game | random | paper A3C FF, 1 day (human starts) | pfrl A3C (no-op starts, best intermediate) "
+            "| game | random (no-op starts) | paper A3C FF, 1 day (human starts) | pfrl A3C (no-op starts, best intermediate) "
             "| a known curve at 80M frames |", "|---|---|---|---|---|"]
     for g in GAMES:
         rnd, paper, pfrl, curve = ANCHORS[g]
