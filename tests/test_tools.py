@@ -134,6 +134,32 @@ def test_run_until_stops_at_a_score_or_a_training_time(tmp_path, limit, stopped_
     assert (tmp_path / "stopped").read_text() == str(stopped_at)
 
 
+SLOW_FAKE_TRAIN = r"""
+import signal, sys, time
+out = sys.argv[sys.argv.index("--out") + 1]
+signal.signal(signal.SIGTERM, lambda *_: (open(out + "/stopped", "w").write("saved"), sys.exit(143)))
+open(out + "/progress.csv", "w").write("wall_s,T,frames,episodes,mean_return_100\n")
+time.sleep(120)
+"""
+
+
+@pytest.mark.slow
+def test_run_until_passes_its_own_sigterm_on_to_the_run(tmp_path):
+    # killing run_until (a session's end) must stop and save the run, not orphan it
+    import signal, time
+    proc = subprocess.Popen([sys.executable, "tools/run_until.py", "--minutes", "10", "--poll", "0.2",
+                             "--", sys.executable, "-c", SLOW_FAKE_TRAIN, "--out", str(tmp_path)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not (tmp_path / "progress.csv").exists() and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)                                       # run_until is in its polling loop
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)                 # returns only once the run has exited
+    assert (tmp_path / "stopped").read_text() == "saved", err
+    assert proc.returncode == 143                         # not stopped by a limit: the run's own status
+
+
 @pytest.mark.slow
 def test_run_until_needs_a_condition():
     r = tool("tools/run_until.py", "--", sys.executable, "-m", "refasync.train", "--out", "x")

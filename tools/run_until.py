@@ -87,6 +87,9 @@ def main(argv=None):
               if x is not None]
 
     proc = subprocess.Popen(cmd)
+    # a SIGTERM to run_until itself (kill, a session's end) goes on to the run, which saves
+    # everything and exits; without this the run would go on training, orphaned
+    signal.signal(signal.SIGTERM, lambda signum, frame: proc.send_signal(signal.SIGTERM))
     stopped = False
     try:
         while proc.poll() is None:
