@@ -132,10 +132,12 @@ def markdown(recs, command):
            "Training columns: the mean raw score of the last 100 training episodes at the last episode that "
            "ended at or before the given frames (– where the run did not get that far); best: the highest "
            "mean of a full window of 100. "
-           "Wall time: on the machine the record says (2 cores unless its folder name says otherwise). "
+           "Wall time: on the run's machine, 2 cores unless its folder name says otherwise; machines differ in "
+           "speed, and a record's `ceiling.json`, where it has one, gives its machine's env-only rate. "
            "Evaluation: `python -m refasync.evaluate RUN` on the final parameters, 1-30 no-op starts, "
-           "episodes cut at 108,000 frames; `sampled` draws a ~ pi (the policy pfrl's reproduction evaluates "
-           "with, so that column compares with the pfrl anchor), `greedy` takes argmax pi or argmax Q.", "",
+           "episodes cut at 108,000 frames; `sampled` draws a ~ pi for A3C (the policy pfrl's reproduction "
+           "evaluates with, so that entry compares with the pfrl anchor) and is epsilon-greedy with epsilon "
+           "0.05 for the Q methods; `greedy` takes argmax pi or argmax Q.", "",
            "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     out += ["| " + " | ".join(row(r)) + " |" for r in recs]
     out += ["", "## Anchors", "",
