@@ -9,7 +9,8 @@ hands episodes and progress rows to its sinks (CSV, progress bar, TensorBoard).
     checkpoint.npz written and read by refasync.checkpoint: plain arrays only
     summary.json   status, T, frames, wall time, steps/s, episodes, mean-100 return,
                    start-up seconds to the first training step, each worker's peak
-                   resident memory, the greedy evaluation if one ran
+                   resident memory, each worker's final epsilon (Q methods), the
+                   greedy evaluation if one ran
 """
 from __future__ import annotations
 
@@ -330,6 +331,8 @@ class RunRecorder:
             "worker_peak_rss_mb": [self.worker_peak_rss_mb[k] for k in sorted(self.worker_peak_rss_mb)],
             "resumes": self.resumes,
             "worker_restarts": self.restarts,
+            **({} if self.eps_finals is None or not np.all(np.isfinite(self.eps_finals)) else
+               {"worker_final_epsilons": [float(e) for e in self.eps_finals]}),   # Q methods only
             **(extra or {}),
         }
         summary = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)

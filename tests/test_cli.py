@@ -55,6 +55,11 @@ def test_tiny_training_run_writes_the_run_folder(tmp_path, algo):
     assert len(summary["worker_peak_rss_mb"]) == 2 and summary["startup_s"] > 0
     with np.load(out / "checkpoint.npz", allow_pickle=False) as z:
         assert int(z["T"]) >= 3000 and np.all(np.isfinite(z["theta"]))
+        if algo == "a3c":                                 # no epsilon to record
+            assert "worker_final_epsilons" not in summary
+        else:                                             # the draws that shaped the curve, in the record
+            assert summary["worker_final_epsilons"] == z["eps_finals"].tolist()
+            assert set(summary["worker_final_epsilons"]) <= {0.1, 0.01, 0.5}
     ev = run(["refasync.evaluate", str(out), "--episodes", "2"])
     assert ev.returncode == 0, ev.stderr
     assert "mean" in ev.stdout
