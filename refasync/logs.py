@@ -331,8 +331,8 @@ class RunRecorder:
             "worker_peak_rss_mb": [self.worker_peak_rss_mb[k] for k in sorted(self.worker_peak_rss_mb)],
             "resumes": self.resumes,
             "worker_restarts": self.restarts,
-            **({} if self.eps_finals is None or not np.all(np.isfinite(self.eps_finals)) else
-               {"worker_final_epsilons": [float(e) for e in self.eps_finals]}),   # Q methods only
+            **({"worker_final_epsilons": [float(e) for e in self.eps_finals]}
+               if self.cfg.head == "q" and self.eps_finals is not None else {}),
             **(extra or {}),
         }
         summary = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
