@@ -160,3 +160,51 @@ def test_which_optimizers_keep_their_statistic_per_thread(optimizer, shared_stat
     else:
         np.testing.assert_allclose(second, first, rtol=1e-12)
         assert not np.any(shared.opt_stat)          # the shared array is not touched
+
+
+SUB = np.float32(2.0 ** -149)                     # the smallest float32 subnormal
+TINY = np.finfo(np.float32).tiny                  # the smallest normal, 2^-126
+
+
+def test_subnormal_rmsprop_statistic_would_stick_and_is_flushed():
+    """ADDITION 16.  A zero gradient makes g decay as 0.99^k; in plain float32 it ends
+    stuck at a subnormal (0.99 * 50 ulp rounds back to 50 ulp), ours reaches 0."""
+    alpha = np.float32(0.99)
+    stuck = np.float32(1e-30)
+    for _ in range(20000):                        # the naive oracle: the formula in NumPy float32
+        stuck = alpha * stuck + np.float32(0.01) * np.float32(0.0)
+    assert stuck == 50 * SUB                      # golden: stuck at 50 * 2^-149 = 7.0e-44
+    theta, g, d = np.ones(64, np.float32), np.full(64, 1e-30, np.float32), np.zeros(64, np.float32)
+    for k in range(1, 2001):
+        ra.rmsprop_step(theta, g, d, 7e-4, 0.99, 0.1)
+        assert np.all((g == 0) | (g >= TINY)), f"subnormal g after {k} steps"
+    assert np.all(g == 0)                         # 1e-30 * 0.99^2000 = 1.9e-39 < 2^-126
+    assert np.all(theta == 1)
+    m = np.full(64, -1.3e-38, np.float32)         # normal; 0.9 m = -1.17e-38 is not
+    ra.momentum_sgd_step(theta, m, d, 1e-2, 0.9)
+    assert np.all(m == 0) and np.all(theta == 1)
+
+
+@settings(max_examples=50, deadline=None)
+@given(arrays, st.integers(1, 4), st.floats(1e-8, 1.0))
+def test_rmsprop_float32_with_subnormals_matches_formula_up_to_the_flush(case, steps, eps):
+    """Against the NumPy float32 formula, which keeps subnormals: theta to float32
+    rounding, g the same wherever the formula's g is normal, 0 where it is subnormal."""
+    n, seed = case
+    rng = np.random.default_rng(seed)
+    theta = rng.standard_normal(n).astype(np.float32)
+    g = np.where(rng.random(n) < 0.5, rng.integers(1, 2**23, n) * SUB,
+                 rng.random(n)).astype(np.float32)      # half of g subnormal
+    theta_ref, g_ref = theta.copy(), g.copy()
+    F = np.float32
+    for _ in range(steps):
+        kind = rng.integers(0, 3, n)                     # zero, tiny (d^2 subnormal), normal
+        d = np.where(kind == 0, 0, np.where(kind == 1, rng.uniform(1e-24, 1e-19, n),
+                                            rng.standard_normal(n))).astype(np.float32)
+        ra.rmsprop_step(theta, g, d, 7e-4, 0.99, eps)
+        g_ref = F(0.99) * g_ref + F(0.01) * d * d
+        theta_ref = theta_ref - F(7e-4) * d / np.sqrt(g_ref + F(eps))
+        normal = g_ref >= TINY
+        np.testing.assert_allclose(g[normal], g_ref[normal], rtol=1e-5)
+        assert np.all(g[~normal] == 0)
+        np.testing.assert_allclose(theta, theta_ref, rtol=1e-6, atol=1e-7)

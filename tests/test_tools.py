@@ -204,15 +204,18 @@ def test_atari_table_is_computed_from_the_records(tmp_path):
 def test_bench_update_counts_the_passes_and_measures_them():
     """The counted traffic is 19 float32 vectors per update at t_max 5 (zero 2, copy 3, forward 5,
     gradient 3, norm 1, RMSProp 5), 18 when the sweep resets d_theta, 17 when the backward pass
-    writes d_theta; every variant is measured."""
+    writes d_theta; every variant is measured, the two subnormal ones as separate's passes."""
     r = tool("tools/bench_update.py", "--workers", "1", "--seconds", "0.3", "--rounds", "1")
     assert r.returncode == 0, r.stderr
     P = int(r.stdout.split(" float32 parameters")[0].split()[-1].replace(",", ""))
     totals = {line.split()[0]: float(line.split()[-1]) for line in r.stdout.splitlines()
-              if line.split()[:1] in (["separate"], ["zero-in-sweep"], ["first-write"])}
+              if line.split()[:1] in (["separate"], ["zero-in-sweep"], ["first-write"], ["subnormal-g"],
+                                      ["subnormal-flushed"])}
     assert totals == {"separate": round(19 * 4 * P / 1e6, 1), "zero-in-sweep": round(18 * 4 * P / 1e6, 1),
-                      "first-write": round(17 * 4 * P / 1e6, 1)}
+                      "first-write": round(17 * 4 * P / 1e6, 1), "subnormal-g": round(19 * 4 * P / 1e6, 1),
+                      "subnormal-flushed": round(19 * 4 * P / 1e6, 1)}
     measured = [line.split() for line in r.stdout.splitlines() if line.split()[:1] == ["1"]]
-    assert [m[1] for m in measured] == ["separate", "zero-in-sweep", "first-write"]
+    assert [m[1] for m in measured] == ["separate", "zero-in-sweep", "first-write", "subnormal-g",
+                                        "subnormal-flushed"]
     assert all(float(m[2].replace(",", "")) > 0 for m in measured)
-    assert "zero-in-sweep / separate" in r.stdout
+    assert "zero-in-sweep / separate" in r.stdout and "subnormal-g / subnormal-flushed" in r.stdout

@@ -36,7 +36,8 @@ import numpy as np
 
 from refasync.runner import THREAD_VARS
 
-VARIANTS = ("separate", "zero-in-sweep", "first-write")
+VARIANTS = ("separate", "zero-in-sweep", "first-write", "subnormal-g", "subnormal-flushed")
+SUBNORMAL = ("subnormal-g", "subnormal-flushed")
 PASSES = ("zero", "copy", "forward", "gradient", "norm", "rmsprop")
 
 
@@ -97,6 +98,18 @@ def _rmsprop_zero(theta, g, d_theta, lr, alpha, eps, scale):
         theta[i] -= lr * d / np.sqrt(gi + eps)
 
 
+@_jit
+def _rmsprop_plain(theta, g, d_theta, lr, alpha, eps, scale):
+    """optim.rmsprop_step without ADDITION 16's flush: a subnormal g stays subnormal."""
+    F = theta.dtype.type
+    lr, alpha, one_minus_alpha, eps, scale = F(lr), F(alpha), F(1.0 - alpha), F(eps), F(scale)
+    for i in range(theta.shape[0]):
+        d = d_theta[i] * scale
+        gi = alpha * g[i] + one_minus_alpha * d * d
+        g[i] = gi
+        theta[i] -= lr * d / np.sqrt(gi + eps)
+
+
 def _worker(worker_id, block, variant, t_max, seconds, barrier, out):
     from refasync.optim import grad_norm, rmsprop_step, sweep_parts
     shared = block.views()
@@ -107,7 +120,7 @@ def _worker(worker_id, block, variant, t_max, seconds, barrier, out):
 
     def one_update(k):
         t0 = clock()
-        if variant == "separate":
+        if variant not in ("zero-in-sweep", "first-write"):
             d_theta[:] = 0
         t1 = clock()
         theta_prime[:] = theta
@@ -125,6 +138,8 @@ def _worker(worker_id, block, variant, t_max, seconds, barrier, out):
         for p in sweep_parts(theta.shape[0], worker_id, k):
             if variant == "zero-in-sweep":
                 _rmsprop_zero(theta[p], g[p], d_theta[p], 1e-9, 0.99, 0.1, 1.0)
+            elif variant == "subnormal-g":
+                _rmsprop_plain(theta[p], g[p], d_theta[p], 1e-9, 0.99, 0.1, 1.0)
             else:
                 rmsprop_step(theta[p], g[p], d_theta[p], 1e-9, 0.99, 0.1, 1.0)
         t6 = clock()
@@ -151,6 +166,9 @@ def measure(n, variant, t_max, seconds, n_params, dtype):
     shared = block.views()
     shared.theta[:] = np.random.default_rng(0).uniform(-0.01, 0.01, n_params)
     shared.opt_stat[:] = 0
+    if variant in SUBNORMAL:                     # d_theta = 1e-6 theta' = 0 on the even half
+        shared.theta[::2] = 0
+        shared.opt_stat[::2] = 50 * np.finfo(np.float32).smallest_subnormal
     barrier, out = ctx.Barrier(n), ctx.Queue()
     os.environ.update({k: "1" for k in THREAD_VARS})
     procs = [ctx.Process(target=_worker, args=(i, block, variant, t_max, seconds, barrier, out),
@@ -180,10 +198,10 @@ def main():
     mb = P * dtype.itemsize / 1e6
     print(f"Atari network, {P:,} float32 parameters = {mb:.2f} MB per vector; t_max {args.t_max}")
     print("\ncounted bytes per update (MB; a write counts twice, write-allocate)")
-    print(f"{'variant':<14}" + "".join(f"{k:>10}" for k in PASSES) + f"{'total':>10}")
+    print(f"{'variant':<18}" + "".join(f"{k:>10}" for k in PASSES) + f"{'total':>10}")
     for v in VARIANTS:
         c = traffic(P, dtype.itemsize, args.t_max, v)
-        print(f"{v:<14}" + "".join(f"{c[k] / 1e6:>10.1f}" for k in PASSES)
+        print(f"{v:<18}" + "".join(f"{c[k] / 1e6:>10.1f}" for k in PASSES)
               + f"{sum(c.values()) / 1e6:>10.1f}")
 
     rows = {}                        # (n, variant) -> [(rate, ms)] over rounds
@@ -196,14 +214,14 @@ def main():
                   + " updates/s per process", flush=True)
 
     print(f"\nmeasured: ms per update per pass (median of {args.rounds} rounds, mean over processes)")
-    print(f"{'N':>3} {'variant':<14}{'upd/s/proc':>11}{'GB/s counted':>13}"
+    print(f"{'N':>3} {'variant':<18}{'upd/s/proc':>11}{'GB/s counted':>13}"
           + "".join(f"{k:>9}" for k in PASSES))
     for n in args.workers:
         for v in VARIANTS:
             rate = statistics.median(x[0] for x in rows[(n, v)])
             ms = {k: statistics.median(x[1][k] for x in rows[(n, v)]) for k in PASSES}
             gbs = n * rate * sum(traffic(P, dtype.itemsize, args.t_max, v).values()) / 1e9
-            print(f"{n:>3} {v:<14}{rate:>11,.0f}{gbs:>13.1f}" + "".join(f"{ms[k]:>9.3f}" for k in PASSES))
+            print(f"{n:>3} {v:<18}{rate:>11,.0f}{gbs:>13.1f}" + "".join(f"{ms[k]:>9.3f}" for k in PASSES))
     print()
     def ratios(n, v, n_base=None):
         """Per round: variant v's rate at n over separate's at n (or separate's at n_base)."""
@@ -213,7 +231,10 @@ def main():
     for n in args.workers:
         line = f"N={n}: " + "; ".join(
             f"{v} / separate {statistics.median(ratios(n, v)):.3f} (rounds "
-            + " ".join(f"{x:.3f}" for x in ratios(n, v)) + ")" for v in VARIANTS[1:])
+            + " ".join(f"{x:.3f}" for x in ratios(n, v)) + ")" for v in VARIANTS[1:3])
+        sub = [a[0] / b[0] for a, b in zip(rows[(n, "subnormal-g")], rows[(n, "subnormal-flushed")])]
+        line += (f"; subnormal-g / subnormal-flushed {statistics.median(sub):.3f} (rounds "
+                 + " ".join(f"{x:.3f}" for x in sub) + ")")
         if n != base:
             line += f"; separate, per process, N={n} / N={base}: " \
                     f"{statistics.median(ratios(n, 'separate', base)):.2f}"

@@ -10,7 +10,9 @@ the weights and, from the shared RMSProp statistic g, the median of
 sqrt(g + eps), i.e. by how much RMSProp divides the gradient there (with eps
 inside the root, sqrt(eps) bounds it from below: RMSProp is then SGD with
 step lr / sqrt(eps)).  A learning rate that is too high shows up as a layer
-whose units are nearly all dead.
+whose units are nearly all dead.  The last column is the fraction of weights whose
+g is below float32's smallest normal number (0, or subnormal in a checkpoint from
+before ADDITION 16): weights that have had no gradient for thousands of updates.
 """
 import argparse
 import os
@@ -58,23 +60,27 @@ def main(argv=None):
 
     print(f"{args.run_dir}: {cfg.algo} on {cfg.env}, {args.steps} agent steps of its policy")
     print(f"{'layer':<8} {'units':>8} {'dead':>7} {'dead channels':>14} {'weight RMS':>11} "
-          f"{'median sqrt(g+eps)':>19}")
+          f"{'median sqrt(g+eps)':>19} {'g < 2^-126':>11}")
     W, G = net.views(theta), net.views(g)
     k = 0
     for L in net.layers:
         w, gw, name = W[f"{L.name}.w"], G[f"{L.name}.w"], L.name
         scale = float(np.median(np.sqrt(gw + cfg.rms_eps)))
+        still = f"{np.mean(np.abs(gw) < np.finfo(np.float32).tiny):>11.1%}"
         if L.relu:
             f = fired[k]
             dead = 1 - f.mean()
             channels = (1 - f.reshape(-1, f.shape[-1]).any(axis=0).mean()) if f.ndim > 1 else dead
             print(f"{name:<8} {f.size:>8} {dead:>7.1%} {channels:>14.1%} {np.sqrt(np.mean(w ** 2)):>11.4g} "
-                  f"{scale:>19.4g}")
+                  f"{scale:>19.4g} {still}")
             k += 1
         else:
-            print(f"{name:<8} {'(head)':>8} {'':>7} {'':>14} {np.sqrt(np.mean(w ** 2)):>11.4g} {scale:>19.4g}")
+            print(f"{name:<8} {'(head)':>8} {'':>7} {'':>14} {np.sqrt(np.mean(w ** 2)):>11.4g} {scale:>19.4g} {still}")
     print(f"sqrt(eps) = {np.sqrt(cfg.rms_eps):.4g}: where the median is close to it, RMSProp is SGD "
           f"with step lr / sqrt(eps) = {1 / np.sqrt(cfg.rms_eps):.3g} lr (lr {cfg.lr:g} at the start)")
+    sub = np.count_nonzero((g != 0) & (np.abs(g) < np.finfo(np.float32).tiny))
+    print(f"g: {np.mean(g == 0):.1%} exactly 0, {sub / g.size:.1%} subnormal"
+          + (" (a checkpoint from before ADDITION 16; subnormal arithmetic is slow on many x86 CPUs)" if sub else ""))
     return 0
 
 

@@ -19,7 +19,8 @@
 #
 # gymnasium and ale-py travel as cp312 wheels in .whl/ (see tools/device_scaling.sh).
 # Time plan of the first call (16 cores): wheels and warm-up ~1.5 min, ceiling 15 s,
-# update traffic ~1 min, profile ~1 min, training TRAIN_MINUTES (default 4.5).
+# update traffic ~1.5 min (5 variants, with ADDITION 16's subnormal-g pair), profile ~1 min,
+# training TRAIN_MINUTES (default 4.5).
 set -o pipefail
 OUT=${OUT:-/tmp/out}
 RUN=${RUN:-runs/pong-a3c-16core}
@@ -49,7 +50,7 @@ if [ -z "$RESUME" ]; then
     echo "warm-up: exit $?" | tee -a "$OUT/machine.txt"
     timeout 60 python3 tools/bench_train.py --ceiling-json "$OUT/ceiling.json" --workers "$N" --seconds 10 || exit 1
     UW=1; [ $((N / 4)) -gt 1 ] && UW="$UW $((N / 4))"; [ "$N" -gt 1 ] && UW="$UW $N"
-    timeout 150 python3 tools/bench_update.py --workers $UW --seconds 2 --rounds 1 2>&1 | tee "$OUT/update.txt"
+    timeout 200 python3 tools/bench_update.py --workers $UW --seconds 2 --rounds 1 2>&1 | tee "$OUT/update.txt"
     timeout 120 python3 tools/profile_worker.py --workers "$N" --seconds 10 --warmup 5 2>&1 | tee "$OUT/profile.txt"
     cmd=(python3 -m refasync.train --algo a3c --env ALE/Pong-v5 --seed 0 --no-progress --out "$RUN")
 else
