@@ -157,7 +157,7 @@ def figure(recs, out_png):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, len(GAMES), figsize=(3.2 * len(GAMES), 3.2))
+    fig, axes = plt.subplots(1, len(GAMES), figsize=(3.2 * len(GAMES), 4.4))
     styles = ["-", "--", ":", "-."]
     x_max = max([80e6] + [r["frames_x"][-1] for r in recs if len(r["frames_x"])])
     for ax, g in zip(axes, GAMES):
@@ -178,7 +178,7 @@ def figure(recs, out_png):
         ax.grid(alpha=0.3)
         if not any(r["game"] == g for r in recs):
             ax.text(0.5, 0.5, "not run yet", transform=ax.transAxes, ha="center", color="grey")
-        ax.legend(fontsize=6, loc="best")
+        ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.2))   # under the panel: no curve hidden
     axes[0].set_ylabel("mean-100 training score")
     fig.tight_layout()
     fig.savefig(out_png, dpi=100)
