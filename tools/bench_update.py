@@ -86,26 +86,19 @@ def _write(d, w):
 
 
 @_jit
-def _rmsprop_zero(theta, g, d_theta, lr, alpha, eps, scale):
-    """optim.rmsprop_step, with d_theta[i] <- 0 once it is read."""
+def _rmsprop_variant(theta, g, d_theta, lr, alpha, eps, scale, reset_d, flush):
+    """optim.rmsprop_step, with d_theta[i] <- 0 once it is read (``reset_d``), and with
+    or without ADDITION 16's flush of a subnormal g (``flush``)."""
     F = theta.dtype.type
     lr, alpha, one_minus_alpha, eps, scale = F(lr), F(alpha), F(1.0 - alpha), F(eps), F(scale)
+    tiny = F(np.finfo(theta.dtype).tiny)
     for i in range(theta.shape[0]):
         d = d_theta[i] * scale
-        d_theta[i] = 0
+        if reset_d:
+            d_theta[i] = 0
         gi = alpha * g[i] + one_minus_alpha * d * d
-        g[i] = gi
-        theta[i] -= lr * d / np.sqrt(gi + eps)
-
-
-@_jit
-def _rmsprop_plain(theta, g, d_theta, lr, alpha, eps, scale):
-    """optim.rmsprop_step without ADDITION 16's flush: a subnormal g stays subnormal."""
-    F = theta.dtype.type
-    lr, alpha, one_minus_alpha, eps, scale = F(lr), F(alpha), F(1.0 - alpha), F(eps), F(scale)
-    for i in range(theta.shape[0]):
-        d = d_theta[i] * scale
-        gi = alpha * g[i] + one_minus_alpha * d * d
+        if flush and gi < tiny:
+            gi = F(0.0)
         g[i] = gi
         theta[i] -= lr * d / np.sqrt(gi + eps)
 
@@ -137,9 +130,9 @@ def _worker(worker_id, block, variant, t_max, seconds, barrier, out):
         t5 = clock()
         for p in sweep_parts(theta.shape[0], worker_id, k):
             if variant == "zero-in-sweep":
-                _rmsprop_zero(theta[p], g[p], d_theta[p], 1e-9, 0.99, 0.1, 1.0)
+                _rmsprop_variant(theta[p], g[p], d_theta[p], 1e-9, 0.99, 0.1, 1.0, True, True)
             elif variant == "subnormal-g":
-                _rmsprop_plain(theta[p], g[p], d_theta[p], 1e-9, 0.99, 0.1, 1.0)
+                _rmsprop_variant(theta[p], g[p], d_theta[p], 1e-9, 0.99, 0.1, 1.0, False, False)
             else:
                 rmsprop_step(theta[p], g[p], d_theta[p], 1e-9, 0.99, 0.1, 1.0)
         t6 = clock()

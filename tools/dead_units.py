@@ -62,11 +62,12 @@ def main(argv=None):
     print(f"{'layer':<8} {'units':>8} {'dead':>7} {'dead channels':>14} {'weight RMS':>11} "
           f"{'median sqrt(g+eps)':>19} {'g < 2^-126':>11}")
     W, G = net.views(theta), net.views(g)
+    tiny = np.finfo(g.dtype).tiny                  # below it: 0, or subnormal
     k = 0
     for L in net.layers:
         w, gw, name = W[f"{L.name}.w"], G[f"{L.name}.w"], L.name
         scale = float(np.median(np.sqrt(gw + cfg.rms_eps)))
-        still = f"{np.mean(np.abs(gw) < np.finfo(np.float32).tiny):>11.1%}"
+        still = f"{np.mean(np.abs(gw) < tiny):>11.1%}"
         if L.relu:
             f = fired[k]
             dead = 1 - f.mean()
@@ -78,7 +79,7 @@ def main(argv=None):
             print(f"{name:<8} {'(head)':>8} {'':>7} {'':>14} {np.sqrt(np.mean(w ** 2)):>11.4g} {scale:>19.4g} {still}")
     print(f"sqrt(eps) = {np.sqrt(cfg.rms_eps):.4g}: where the median is close to it, RMSProp is SGD "
           f"with step lr / sqrt(eps) = {1 / np.sqrt(cfg.rms_eps):.3g} lr (lr {cfg.lr:g} at the start)")
-    sub = np.count_nonzero((g != 0) & (np.abs(g) < np.finfo(np.float32).tiny))
+    sub = np.count_nonzero((g != 0) & (np.abs(g) < tiny))
     print(f"g: {np.mean(g == 0):.1%} exactly 0, {sub / g.size:.1%} subnormal"
           + (" (a checkpoint from before ADDITION 16; subnormal arithmetic is slow on many x86 CPUs)" if sub else ""))
     return 0
