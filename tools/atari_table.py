@@ -36,11 +36,18 @@ METHOD_NAMES = {"a3c": "A3C", "n-step-q": "n-step Q", "one-step-q": "one-step Q"
 COLORS = {"a3c": "tab:red", "n-step-q": "tab:blue", "one-step-q": "tab:green", "one-step-sarsa": "tab:orange"}
 AT_FRAMES = (10e6, 40e6, 80e6)
 
-# (random, paper A3C FF 1 day, pfrl A3C reproduction, a known curve at 80M frames or None)
+# muupan/async-rl A3C FF on Breakout, 36 processes, life loss terminal: the mean of 10 test runs every 1M
+# steps of the global counter (trained_model/breakout_ff/scores.txt, commit 24744f1), 1 step = 4 frames,
+# up to 20M steps = 80M frames: (frames, mean).
+MUUPAN_BREAKOUT = tuple((4e6 * k, v) for k, v in enumerate(
+    (1.2, 1.5, 2.1, 1.6, 2.0, 1.8, 2.5, 3.5, 5.5, 13.0, 18.9, 24.5, 73.6, 107.2, 95.8, 251.2, 232.0, 246.4,
+     362.7, 377.1), start=1))
+
+# (random, paper A3C FF 1 day, pfrl A3C reproduction, a known curve (label, ((frames, score), ...)) or None)
 ANCHORS = {
     "BeamRider": (363.9, 13235.9, 8882.6, None),
-    "Breakout": (1.7, 551.6, 581.0, ("muupan/async-rl A3C FF, 36 processes, life loss terminal: "
-                                     "mean 377.1 of 10 sampled test runs at 20M steps = 80M frames", 377.1)),
+    "Breakout": (1.7, 551.6, 581.0, ("muupan/async-rl A3C FF, 36 processes, life loss terminal, mean of 10 "
+                                     "sampled test runs", MUUPAN_BREAKOUT)),
     "Pong": (-20.7, 11.4, 20.9, None),
     "Qbert": (163.9, 13752.3, 20721.9, None),
     "SpaceInvaders": (148.0, 2214.7, 1043.5, None),
@@ -121,6 +128,15 @@ def row(rec):
             f"[{os.path.basename(rec['path'])}]({os.path.basename(rec['path'])}/)"]
 
 
+def curve_cell(curve):
+    """'label: a / b / c' with the curve's last point at or before each of AT_FRAMES."""
+    if not curve:
+        return "–"
+    label, points = curve
+    at = [next((v for f, v in reversed(points) if f <= F), None) for F in AT_FRAMES]
+    return f"{label}: " + " / ".join(fmt(v) for v in at)
+
+
 def markdown(recs, command):
     order = {g: i for i, g in enumerate(GAMES)}
     recs = sorted(recs, key=lambda r: (order.get(r["game"], 99), r["game"], METHODS.index(r["algo"])
@@ -142,10 +158,10 @@ def markdown(recs, command):
     out += ["| " + " | ".join(row(r)) + " |" for r in recs]
     out += ["", "## Anchors", "",
             "| game | random (no-op starts) | paper A3C FF, 1 day (human starts) | pfrl A3C (no-op starts, best intermediate) "
-            "| a known curve at 80M frames |", "|---|---|---|---|---|"]
+            "| a known curve: its last point at or before 10M / 40M / 80M frames |", "|---|---|---|---|---|"]
     for g in GAMES:
         rnd, paper, pfrl, curve = ANCHORS[g]
-        out.append(f"| {NAMES[g]} | {fmt(rnd)} | {fmt(paper)} | {fmt(pfrl)} | {curve[0] if curve else '–'} |")
+        out.append(f"| {NAMES[g]} | {fmt(rnd)} | {fmt(paper)} | {fmt(pfrl)} | {curve_cell(curve)} |")
     out += ["", "Sources:", ""] + [f"- {s}" for s in SOURCES]
     out += ["", "The anchors are not all on our protocol: the paper's are from human starts with final weights, "
             "pfrl's are the best of many intermediate evaluations after 320M frames; ours are the final "
@@ -165,7 +181,8 @@ def figure(recs, out_png):
         ax.axhline(rnd, color="grey", lw=0.8, ls="--", label="random")
         ax.axhline(pfrl, color="black", lw=0.8, ls=":", label="pfrl A3C (320M frames, best eval)")
         if curve:
-            ax.plot([80e6], [curve[1]], "k^", ms=6, label="muupan A3C FF at 80M frames")
+            f, v = np.array(curve[1]).T
+            ax.plot(f, v, "k^-", ms=3, lw=0.8, label="muupan A3C FF, 36 processes (test runs)")
         for r in (r for r in recs if r["game"] == g):
             seeds = sorted({q["seed"] or 0 for q in recs if q["game"] == g and q["algo"] == r["algo"]})
             ax.plot(r["frames_x"], r["m"], color=COLORS.get(r["algo"], "k"),
