@@ -201,6 +201,10 @@ def test_atari_table_is_computed_from_the_records(tmp_path):
     # muupan's curve has a point every 4M frames: at or before 10M frames is the one at 8M (1.5)
     anchor = [line for line in (tmp_path / "atari.md").read_text().splitlines() if line.startswith("| Breakout")][1]
     assert anchor.endswith("sampled test runs: 1.5 / 13.0 / 377.1 |")
+    # Space Invaders' known curve is muupan's LSTM run, labelled as such: 218.5 at 8M, 379.0 at 40M, 603.0 at 80M
+    anchor = next(line for line in (tmp_path / "atari.md").read_text().splitlines()
+                  if line.startswith("| Space Invaders"))
+    assert "A3C LSTM (not FF)" in anchor and anchor.endswith(": 218.5 / 379.0 / 603.0 |")
 
 
 @pytest.mark.slow

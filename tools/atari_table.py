@@ -43,14 +43,24 @@ MUUPAN_BREAKOUT = tuple((4e6 * k, v) for k, v in enumerate(
     (1.2, 1.5, 2.1, 1.6, 2.0, 1.8, 2.5, 3.5, 5.5, 13.0, 18.9, 24.5, 73.6, 107.2, 95.8, 251.2, 232.0, 246.4,
      362.7, 377.1), start=1))
 
-# (random, paper A3C FF 1 day, pfrl A3C reproduction, a known curve (label, ((frames, score), ...)) or None)
+# muupan/async-rl A3C LSTM on Space Invaders, trained "in the same manner" as the FF run above (its README):
+# trained_model/space_invaders_lstm/scores.txt (commit 24744f1), the same counting, up to 20M steps = 80M frames.
+MUUPAN_SPACE_INVADERS_LSTM = tuple((4e6 * k, v) for k, v in enumerate(
+    (150.5, 218.5, 203.0, 187.0, 259.0, 318.0, 351.0, 333.5, 311.0, 379.0, 490.5, 448.5, 367.0, 386.0, 555.0,
+     402.5, 433.5, 572.5, 504.0, 603.0), start=1))
+
+# (random, paper A3C FF 1 day, pfrl A3C reproduction, a known curve or None); a curve is
+# (label for the table, label for the figure's legend, ((frames, score), ...)).
 ANCHORS = {
     "BeamRider": (363.9, 13235.9, 8882.6, None),
     "Breakout": (1.7, 551.6, 581.0, ("muupan/async-rl A3C FF, 36 processes, life loss terminal, mean of 10 "
-                                     "sampled test runs", MUUPAN_BREAKOUT)),
+                                     "sampled test runs", "muupan A3C FF, 36 processes (test runs)",
+                                     MUUPAN_BREAKOUT)),
     "Pong": (-20.7, 11.4, 20.9, None),
     "Qbert": (163.9, 13752.3, 20721.9, None),
-    "SpaceInvaders": (148.0, 2214.7, 1043.5, None),
+    "SpaceInvaders": (148.0, 2214.7, 1043.5, ("muupan/async-rl A3C LSTM (not FF), 36 processes, mean of 10 "
+                                              "sampled test runs", "muupan A3C LSTM, 36 processes (test runs)",
+                                              MUUPAN_SPACE_INVADERS_LSTM)),
 }
 SOURCES = [
     "A3C FF 1 day: Mnih et al. 2016, supplementary table of human-start scores (16 threads); the same "
@@ -62,7 +72,9 @@ SOURCES = [
     "pfrl A3C: pfnet/pfrl `examples/atari/reproduction/a3c/README.md` (16 processes, 80M steps = 320M "
     "frames, lr annealed to 0, life loss terminal in training, 1-30 no-op starts, evaluation SAMPLES from "
     "pi, the highest mean of the intermediate evaluations, 3 seeds).",
-    "muupan/async-rl: its README and `trained_model/breakout_ff/scores.txt` (FF, 36 processes).",
+    "muupan/async-rl: its README and `trained_model/breakout_ff/scores.txt` (FF, 36 processes), "
+    "`trained_model/space_invaders_lstm/scores.txt` (LSTM, trained 'in the same manner'); a test run every 1M "
+    "steps of the global counter, read as 4 frames per step as for Breakout.",
 ]
 
 
@@ -132,7 +144,7 @@ def curve_cell(curve):
     """'label: a / b / c' with the curve's last point at or before each of AT_FRAMES."""
     if not curve:
         return "–"
-    label, points = curve
+    label, _, points = curve
     at = [next((v for f, v in reversed(points) if f <= F), None) for F in AT_FRAMES]
     return f"{label}: " + " / ".join(fmt(v) for v in at)
 
@@ -181,8 +193,8 @@ def figure(recs, out_png):
         ax.axhline(rnd, color="grey", lw=0.8, ls="--", label="random")
         ax.axhline(pfrl, color="black", lw=0.8, ls=":", label="pfrl A3C (320M frames, best eval)")
         if curve:
-            f, v = np.array(curve[1]).T
-            ax.plot(f, v, "k^-", ms=3, lw=0.8, label="muupan A3C FF, 36 processes (test runs)")
+            f, v = np.array(curve[2]).T
+            ax.plot(f, v, "k^-", ms=3, lw=0.8, label=curve[1])
         for r in (r for r in recs if r["game"] == g):
             seeds = sorted({q["seed"] or 0 for q in recs if q["game"] == g and q["algo"] == r["algo"]})
             ax.plot(r["frames_x"], r["m"], color=COLORS.get(r["algo"], "k"),
