@@ -62,6 +62,10 @@ ANCHORS = {
                                               "sampled test runs", "muupan A3C LSTM, 36 processes (test runs)",
                                               MUUPAN_SPACE_INVADERS_LSTM)),
 }
+# The paper's Figure 3 (data efficiency, A3C with 16 threads) at 10M agent steps = 40M frames, as read off the
+# figure by ray-project/rl-experiments (README, "Mnih et al A3C 40M 16-threads"): approximate, and not for Pong.
+PAPER_FIG3_AT_40M = {"BeamRider": 3000.0, "Breakout": 150.0, "Qbert": 1000.0, "SpaceInvaders": 600.0}
+
 SOURCES = [
     "A3C FF 1 day: Mnih et al. 2016, supplementary table of human-start scores (16 threads); the same "
     "numbers in seungjaeryanlee/rldb `rldb/db/paper__a3c/algo__a3c_ff_1_day`. Random: the random agent "
@@ -72,6 +76,8 @@ SOURCES = [
     "pfrl A3C: pfnet/pfrl `examples/atari/reproduction/a3c/README.md` (16 processes, 80M steps = 320M "
     "frames, lr annealed to 0, life loss terminal in training, 1-30 no-op starts, evaluation SAMPLES from "
     "pi, the highest mean of the intermediate evaluations, 3 seeds).",
+    "Paper, Figure 3 at 40M frames: A3C with 16 threads, read off the figure (about, ~) by "
+    "ray-project/rl-experiments, README, table 'IMPALA and A2C' (column 'Mnih et al A3C 40M 16-threads').",
     "muupan/async-rl: its README and `trained_model/breakout_ff/scores.txt` (FF, 36 processes), "
     "`trained_model/space_invaders_lstm/scores.txt` (LSTM, trained 'in the same manner'); a test run every 1M "
     "steps of the global counter, read as 4 frames per step as for Breakout.",
@@ -169,11 +175,13 @@ def markdown(recs, command):
            "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     out += ["| " + " | ".join(row(r)) + " |" for r in recs]
     out += ["", "## Anchors", "",
-            "| game | random (no-op starts) | paper A3C FF, 1 day (human starts) | pfrl A3C (no-op starts, best intermediate) "
-            "| a known curve: its last point at or before 10M / 40M / 80M frames |", "|---|---|---|---|---|"]
+            "| game | random (no-op starts) | paper A3C FF, 1 day (human starts) "
+            "| pfrl A3C (no-op starts, best intermediate) | paper Fig. 3, A3C 16 threads, at 40M frames (read off) "
+            "| a known curve: its last point at or before 10M / 40M / 80M frames |", "|---|---|---|---|---|---|"]
     for g in GAMES:
         rnd, paper, pfrl, curve = ANCHORS[g]
-        out.append(f"| {NAMES[g]} | {fmt(rnd)} | {fmt(paper)} | {fmt(pfrl)} | {curve_cell(curve)} |")
+        fig3 = "–" if g not in PAPER_FIG3_AT_40M else "~" + fmt(PAPER_FIG3_AT_40M[g], 0)
+        out.append(f"| {NAMES[g]} | {fmt(rnd)} | {fmt(paper)} | {fmt(pfrl)} | {fig3} | {curve_cell(curve)} |")
     out += ["", "Sources:", ""] + [f"- {s}" for s in SOURCES]
     out += ["", "The anchors are not all on our protocol: the paper's are from human starts with final weights, "
             "pfrl's are the best of many intermediate evaluations after 320M frames; ours are the final "
@@ -192,6 +200,8 @@ def figure(recs, out_png):
         rnd, _, pfrl, curve = ANCHORS[g]
         ax.axhline(rnd, color="grey", lw=0.8, ls="--", label="random")
         ax.axhline(pfrl, color="black", lw=0.8, ls=":", label="pfrl A3C (320M frames, best eval)")
+        if g in PAPER_FIG3_AT_40M:
+            ax.plot([40e6], [PAPER_FIG3_AT_40M[g]], "k*", ms=9, label="paper Fig. 3, A3C 16 threads (read off, ~)")
         if curve:
             f, v = np.array(curve[2]).T
             ax.plot(f, v, "k^-", ms=3, lw=0.8, label=curve[1])
@@ -206,7 +216,7 @@ def figure(recs, out_png):
         si_axis(ax)
         ax.grid(alpha=0.3)
         if not any(r["game"] == g for r in recs):
-            ax.text(0.5, 0.5, "not run yet", transform=ax.transAxes, ha="center", color="grey")
+            ax.text(0.5, 0.8, "not run yet", transform=ax.transAxes, ha="center", color="grey")
         ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.2))   # under the panel: no curve hidden
     axes[0].set_ylabel("mean-100 training score")
     fig.tight_layout()
