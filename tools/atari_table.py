@@ -36,36 +36,40 @@ METHOD_NAMES = {"a3c": "A3C", "n-step-q": "n-step Q", "one-step-q": "one-step Q"
 COLORS = {"a3c": "tab:red", "n-step-q": "tab:blue", "one-step-q": "tab:green", "one-step-sarsa": "tab:orange"}
 AT_FRAMES = (10e6, 40e6, 80e6)
 
-# muupan/async-rl A3C FF on Breakout, 36 processes, life loss terminal: the mean of 10 test runs every 1M
-# steps of the global counter (trained_model/breakout_ff/scores.txt, commit 24744f1), 1 step = 4 frames,
-# up to 20M steps = 80M frames: (frames, mean).
-MUUPAN_BREAKOUT = tuple((4e6 * k, v) for k, v in enumerate(
+
+def muupan_curve(means):
+    """muupan/async-rl's scores.txt: the mean of 10 test runs after every 1M steps of the global counter,
+    1 step = 4 frames -> ((4M, means[0]), (8M, means[1]), ...)."""
+    return tuple((4e6 * k, v) for k, v in enumerate(means, start=1))
+
+
+# muupan/async-rl A3C FF on Breakout, 36 processes, life loss terminal (trained_model/breakout_ff/scores.txt,
+# commit 24744f1), up to 20M steps = 80M frames.
+MUUPAN_BREAKOUT = muupan_curve(
     (1.2, 1.5, 2.1, 1.6, 2.0, 1.8, 2.5, 3.5, 5.5, 13.0, 18.9, 24.5, 73.6, 107.2, 95.8, 251.2, 232.0, 246.4,
-     362.7, 377.1), start=1))
+     362.7, 377.1))
 
 # muupan/async-rl A3C LSTM on Space Invaders, trained "in the same manner" as the FF run above (its README):
 # trained_model/space_invaders_lstm/scores.txt (commit 24744f1), the same counting, up to 20M steps = 80M frames.
-MUUPAN_SPACE_INVADERS_LSTM = tuple((4e6 * k, v) for k, v in enumerate(
+MUUPAN_SPACE_INVADERS_LSTM = muupan_curve(
     (150.5, 218.5, 203.0, 187.0, 259.0, 318.0, 351.0, 333.5, 311.0, 379.0, 490.5, 448.5, 367.0, 386.0, 555.0,
-     402.5, 433.5, 572.5, 504.0, 603.0), start=1))
+     402.5, 433.5, 572.5, 504.0, 603.0))
 
-# (random, paper A3C FF 1 day, pfrl A3C reproduction, a known curve or None); a curve is
-# (label for the table, label for the figure's legend, ((frames, score), ...)).
+# (random, paper A3C FF 1 day, pfrl A3C reproduction, paper Figure 3 at 40M frames or None, a known curve
+# or None).  Figure 3 (data efficiency, A3C with 16 threads) at 10M agent steps = 40M frames is as read off
+# the figure by ray-project/rl-experiments (README, "Mnih et al A3C 40M 16-threads"): approximate, and not
+# for Pong.  A curve is (label for the table, label for the figure's legend, ((frames, score), ...)).
 ANCHORS = {
-    "BeamRider": (363.9, 13235.9, 8882.6, None),
-    "Breakout": (1.7, 551.6, 581.0, ("muupan/async-rl A3C FF, 36 processes, life loss terminal, mean of 10 "
+    "BeamRider": (363.9, 13235.9, 8882.6, 3000.0, None),
+    "Breakout": (1.7, 551.6, 581.0, 150.0, ("muupan/async-rl A3C FF, 36 processes, life loss terminal, mean of 10 "
                                      "sampled test runs", "muupan A3C FF, 36 processes (test runs)",
                                      MUUPAN_BREAKOUT)),
-    "Pong": (-20.7, 11.4, 20.9, None),
-    "Qbert": (163.9, 13752.3, 20721.9, None),
-    "SpaceInvaders": (148.0, 2214.7, 1043.5, ("muupan/async-rl A3C LSTM (not FF), 36 processes, mean of 10 "
+    "Pong": (-20.7, 11.4, 20.9, None, None),
+    "Qbert": (163.9, 13752.3, 20721.9, 1000.0, None),
+    "SpaceInvaders": (148.0, 2214.7, 1043.5, 600.0, ("muupan/async-rl A3C LSTM (not FF), 36 processes, mean of 10 "
                                               "sampled test runs", "muupan A3C LSTM, 36 processes (test runs)",
                                               MUUPAN_SPACE_INVADERS_LSTM)),
 }
-# The paper's Figure 3 (data efficiency, A3C with 16 threads) at 10M agent steps = 40M frames, as read off the
-# figure by ray-project/rl-experiments (README, "Mnih et al A3C 40M 16-threads"): approximate, and not for Pong.
-PAPER_FIG3_AT_40M = {"BeamRider": 3000.0, "Breakout": 150.0, "Qbert": 1000.0, "SpaceInvaders": 600.0}
-
 SOURCES = [
     "A3C FF 1 day: Mnih et al. 2016, supplementary table of human-start scores (16 threads); the same "
     "numbers in seungjaeryanlee/rldb `rldb/db/paper__a3c/algo__a3c_ff_1_day`. Random: the random agent "
@@ -179,12 +183,12 @@ def markdown(recs, command):
             "| pfrl A3C (no-op starts, best intermediate) | paper Fig. 3, A3C 16 threads, at 40M frames (read off) "
             "| a known curve: its last point at or before 10M / 40M / 80M frames |", "|---|---|---|---|---|---|"]
     for g in GAMES:
-        rnd, paper, pfrl, curve = ANCHORS[g]
-        fig3 = "–" if g not in PAPER_FIG3_AT_40M else "~" + fmt(PAPER_FIG3_AT_40M[g], 0)
+        rnd, paper, pfrl, fig3, curve = ANCHORS[g]
+        fig3 = "–" if fig3 is None else "~" + fmt(fig3, 0)
         out.append(f"| {NAMES[g]} | {fmt(rnd)} | {fmt(paper)} | {fmt(pfrl)} | {fig3} | {curve_cell(curve)} |")
     out += ["", "Sources:", ""] + [f"- {s}" for s in SOURCES]
-    out += ["", "The anchors are not all on our protocol: the paper's are from human starts with final weights, "
-            "pfrl's are the best of many intermediate evaluations after 320M frames; ours are the final "
+    out += ["", "The anchors are not all on our protocol: the paper's 1-day scores are from human starts with "
+            "final weights, pfrl's are the best of many intermediate evaluations after 320M frames; ours are the final "
             "weights after the frames in the table.", ""]
     return "\n".join(out)
 
@@ -197,11 +201,11 @@ def figure(recs, out_png):
     styles = ["-", "--", ":", "-."]
     x_max = max([80e6] + [r["frames_x"][-1] for r in recs if len(r["frames_x"])])
     for ax, g in zip(axes, GAMES):
-        rnd, _, pfrl, curve = ANCHORS[g]
+        rnd, _, pfrl, fig3, curve = ANCHORS[g]
         ax.axhline(rnd, color="grey", lw=0.8, ls="--", label="random")
         ax.axhline(pfrl, color="black", lw=0.8, ls=":", label="pfrl A3C (320M frames, best eval)")
-        if g in PAPER_FIG3_AT_40M:
-            ax.plot([40e6], [PAPER_FIG3_AT_40M[g]], "k*", ms=9, label="paper Fig. 3, A3C 16 threads (read off, ~)")
+        if fig3 is not None:
+            ax.plot([40e6], [fig3], "k*", ms=9, label="paper Fig. 3, A3C 16 threads (read off, ~)")
         if curve:
             f, v = np.array(curve[2]).T
             ax.plot(f, v, "k^-", ms=3, lw=0.8, label=curve[1])
