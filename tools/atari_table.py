@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import sys
+from typing import NamedTuple, Optional
 
 import numpy as np
 
@@ -55,20 +56,34 @@ MUUPAN_SPACE_INVADERS_LSTM = muupan_curve(
     (150.5, 218.5, 203.0, 187.0, 259.0, 318.0, 351.0, 333.5, 311.0, 379.0, 490.5, 448.5, 367.0, 386.0, 555.0,
      402.5, 433.5, 572.5, 504.0, 603.0))
 
-# (random, paper A3C FF 1 day, pfrl A3C reproduction, paper Figure 3 at 40M frames or None, a known curve
-# or None).  Figure 3 (data efficiency, A3C with 16 threads) at 10M agent steps = 40M frames is as read off
-# the figure by ray-project/rl-experiments (README, "Mnih et al A3C 40M 16-threads"): approximate, and not
-# for Pong.  A curve is (label for the table, label for the figure's legend, ((frames, score), ...)).
+class Curve(NamedTuple):
+    """A published learning curve: its label in the table, in the figure's legend, ((frames, score), ...)."""
+    label: str
+    legend: str
+    points: tuple
+
+
+class Anchor(NamedTuple):
+    """One game's public figures. fig3_40m: the paper's Figure 3 (data efficiency, A3C with 16 threads) at
+    10M agent steps = 40M frames, as read off the figure by ray-project/rl-experiments (README, "Mnih et al
+    A3C 40M 16-threads"): approximate, and not for Pong."""
+    random: float
+    paper: float
+    pfrl: float
+    fig3_40m: Optional[float] = None
+    curve: Optional[Curve] = None
+
+
 ANCHORS = {
-    "BeamRider": (363.9, 13235.9, 8882.6, 3000.0, None),
-    "Breakout": (1.7, 551.6, 581.0, 150.0, ("muupan/async-rl A3C FF, 36 processes, life loss terminal, mean of 10 "
-                                     "sampled test runs", "muupan A3C FF, 36 processes (test runs)",
-                                     MUUPAN_BREAKOUT)),
-    "Pong": (-20.7, 11.4, 20.9, None, None),
-    "Qbert": (163.9, 13752.3, 20721.9, 1000.0, None),
-    "SpaceInvaders": (148.0, 2214.7, 1043.5, 600.0, ("muupan/async-rl A3C LSTM (not FF), 36 processes, mean of 10 "
-                                              "sampled test runs", "muupan A3C LSTM, 36 processes (test runs)",
-                                              MUUPAN_SPACE_INVADERS_LSTM)),
+    "BeamRider": Anchor(363.9, 13235.9, 8882.6, fig3_40m=3000.0),
+    "Breakout": Anchor(1.7, 551.6, 581.0, fig3_40m=150.0, curve=Curve(
+        "muupan/async-rl A3C FF, 36 processes, life loss terminal, mean of 10 sampled test runs",
+        "muupan A3C FF, 36 processes (test runs)", MUUPAN_BREAKOUT)),
+    "Pong": Anchor(-20.7, 11.4, 20.9),
+    "Qbert": Anchor(163.9, 13752.3, 20721.9, fig3_40m=1000.0),
+    "SpaceInvaders": Anchor(148.0, 2214.7, 1043.5, fig3_40m=600.0, curve=Curve(
+        "muupan/async-rl A3C LSTM (not FF), 36 processes, mean of 10 sampled test runs",
+        "muupan A3C LSTM, 36 processes (test runs)", MUUPAN_SPACE_INVADERS_LSTM)),
 }
 SOURCES = [
     "A3C FF 1 day: Mnih et al. 2016, supplementary table of human-start scores (16 threads); the same "
@@ -152,11 +167,10 @@ def row(rec):
 
 def curve_cell(curve):
     """'label: a / b / c' with the curve's last point at or before each of AT_FRAMES."""
-    if not curve:
+    if curve is None:
         return "–"
-    label, _, points = curve
-    at = [next((v for f, v in reversed(points) if f <= F), None) for F in AT_FRAMES]
-    return f"{label}: " + " / ".join(fmt(v) for v in at)
+    at = [next((v for f, v in reversed(curve.points) if f <= F), None) for F in AT_FRAMES]
+    return f"{curve.label}: " + " / ".join(fmt(v) for v in at)
 
 
 def markdown(recs, command):
@@ -183,9 +197,10 @@ def markdown(recs, command):
             "| pfrl A3C (no-op starts, best intermediate) | paper Fig. 3, A3C 16 threads, at 40M frames (read off) "
             "| a known curve: its last point at or before 10M / 40M / 80M frames |", "|---|---|---|---|---|---|"]
     for g in GAMES:
-        rnd, paper, pfrl, fig3, curve = ANCHORS[g]
-        fig3 = "–" if fig3 is None else "~" + fmt(fig3, 0)
-        out.append(f"| {NAMES[g]} | {fmt(rnd)} | {fmt(paper)} | {fmt(pfrl)} | {fig3} | {curve_cell(curve)} |")
+        a = ANCHORS[g]
+        fig3 = "–" if a.fig3_40m is None else "~" + fmt(a.fig3_40m, 0)
+        out.append(f"| {NAMES[g]} | {fmt(a.random)} | {fmt(a.paper)} | {fmt(a.pfrl)} | {fig3} "
+                   f"| {curve_cell(a.curve)} |")
     out += ["", "Sources:", ""] + [f"- {s}" for s in SOURCES]
     out += ["", "The anchors are not all on our protocol: the paper's 1-day scores are from human starts with "
             "final weights, pfrl's are the best of many intermediate evaluations after 320M frames; ours are the final "
@@ -201,14 +216,14 @@ def figure(recs, out_png):
     styles = ["-", "--", ":", "-."]
     x_max = max([80e6] + [r["frames_x"][-1] for r in recs if len(r["frames_x"])])
     for ax, g in zip(axes, GAMES):
-        rnd, _, pfrl, fig3, curve = ANCHORS[g]
-        ax.axhline(rnd, color="grey", lw=0.8, ls="--", label="random")
-        ax.axhline(pfrl, color="black", lw=0.8, ls=":", label="pfrl A3C (320M frames, best eval)")
-        if fig3 is not None:
-            ax.plot([40e6], [fig3], "k*", ms=9, label="paper Fig. 3, A3C 16 threads (read off, ~)")
-        if curve:
-            f, v = np.array(curve[2]).T
-            ax.plot(f, v, "k^-", ms=3, lw=0.8, label=curve[1])
+        a = ANCHORS[g]
+        ax.axhline(a.random, color="grey", lw=0.8, ls="--", label="random")
+        ax.axhline(a.pfrl, color="black", lw=0.8, ls=":", label="pfrl A3C (320M frames, best eval)")
+        if a.fig3_40m is not None:
+            ax.plot([40e6], [a.fig3_40m], "k*", ms=9, label="paper Fig. 3, A3C 16 threads (read off, ~)")
+        if a.curve is not None:
+            f, v = np.array(a.curve.points).T
+            ax.plot(f, v, "k^-", ms=3, lw=0.8, label=a.curve.legend)
         for r in (r for r in recs if r["game"] == g):
             seeds = sorted({q["seed"] or 0 for q in recs if q["game"] == g and q["algo"] == r["algo"]})
             ax.plot(r["frames_x"], r["m"], color=COLORS.get(r["algo"], "k"),
