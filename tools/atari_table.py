@@ -56,6 +56,7 @@ MUUPAN_SPACE_INVADERS_LSTM = muupan_curve(
     (150.5, 218.5, 203.0, 187.0, 259.0, 318.0, 351.0, 333.5, 311.0, 379.0, 490.5, 448.5, 367.0, 386.0, 555.0,
      402.5, 433.5, 572.5, 504.0, 603.0))
 
+
 class Curve(NamedTuple):
     """A published learning curve: its label in the table, in the figure's legend, ((frames, score), ...)."""
     label: str
